@@ -1,0 +1,98 @@
+"""The traversal tree: which object a URL path names.
+
+``/lti/C<n>/`` is a launch into WIMS server n, ``/lti/C<n>/S<m>/`` into its
+worksheet m, ``/lti/C<n>/E<m>/`` into its exam m: the URL scheme of the Django
+WIMS-LTI, so that activities made for it keep working.
+"""
+
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+
+from wimslti.models import ActivityKind, WimsServer
+
+
+class Resource:
+    """A location-aware node of the tree."""
+
+    __name__: str = ""
+    __parent__: Any = None
+
+    def __init__(self, request: Request, name: str = "", parent: Any = None):
+        self.request = request
+        self.__name__ = name
+        self.__parent__ = parent
+
+
+class Root(Resource):
+    def __getitem__(self, name: str) -> Resource:
+        if name == "lti":
+            return LtiRoot(self.request, name, self)
+        raise KeyError(name)
+
+
+class LtiRoot(Resource):
+    def __getitem__(self, name: str) -> Resource:
+        number = _number(name, "C")
+        if number is None:
+            raise KeyError(name)
+        server = self.request.dbsession.get(WimsServer, number)
+        if server is None:
+            raise KeyError(name)
+        return WimsLaunch(self.request, name, self, server)
+
+
+class WimsLaunch(Resource):
+    """A class launch: the WIMS class of the LMS course on this server."""
+
+    kind: ActivityKind | None = None
+    qitem: int | None = None
+
+    def __init__(self, request: Request, name: str, parent: Any, server: WimsServer):
+        super().__init__(request, name, parent)
+        self.server = server
+
+    def __getitem__(self, name: str) -> Resource:
+        for prefix, launch_class in (("S", SheetLaunch), ("E", ExamLaunch)):
+            number = _number(name, prefix)
+            if number is not None:
+                return launch_class(self.request, name, self, self.server, number)
+        raise KeyError(name)
+
+
+class ActivityLaunch(WimsLaunch):
+    """A launch into one worksheet or exam of the course's class."""
+
+    def __init__(
+        self, request: Request, name: str, parent: Any, server: WimsServer, qitem: int
+    ):
+        super().__init__(request, name, parent, server)
+        self.qitem = qitem
+
+    def __getitem__(self, name: str) -> Resource:
+        raise KeyError(name)
+
+
+class SheetLaunch(ActivityLaunch):
+    kind = ActivityKind.SHEET
+
+
+class ExamLaunch(ActivityLaunch):
+    kind = ActivityKind.EXAM
+
+
+def _number(name: str, prefix: str) -> int | None:
+    """Return n for a segment ``<prefix><n>``, else None."""
+    digits = name[len(prefix) :]
+    if name.startswith(prefix) and digits.isdigit() and len(digits) < 10:
+        return int(digits)
+    return None
+
+
+def root_factory(request: Request) -> Root:
+    return Root(request)
+
+
+def includeme(config: Configurator) -> None:
+    config.set_root_factory(root_factory)

@@ -1,0 +1,1 @@
+"""HTTP in and out: parse, call a service, render or redirect."""
