@@ -1,8 +1,8 @@
 """Fixtures shared by every test: a migrated database per test."""
 
 import os
-import socket
 import shutil
+import socket
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from wimslti.models.migrations import upgrade
 # Set to a PostgreSQL URL (e.g. postgresql://postgres@127.0.0.1/wimslti_test)
 # to run the suite against PostgreSQL instead of SQLite files.
 POSTGRESQL_URL = os.environ.get("WIMSLTI_TEST_DATABASE_URL", "")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +78,9 @@ def _only_loopback(monkeypatch):
     real_connect = socket.socket.connect
 
     def connect(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost"):
-            if not host.startswith("/"):
-                raise AssertionError(f"test tried to reach {address!r}")
+        # A str address is a Unix socket path (PostgreSQL's, say).
+        if isinstance(address, tuple) and address[0] not in LOOPBACK:
+            raise AssertionError(f"test tried to reach {address!r}")
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)

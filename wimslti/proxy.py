@@ -52,9 +52,14 @@ class PublicUrlMiddleware:
         host = _first(environ.get("HTTP_X_FORWARDED_HOST"))
         if host:
             environ["HTTP_HOST"] = host
-        prefix = _first(environ.get("HTTP_X_FORWARDED_PREFIX"))
+        prefix = _first(environ.get("HTTP_X_FORWARDED_PREFIX")).strip("/")
         if prefix:
-            environ["SCRIPT_NAME"] = "/" + prefix.strip("/")
+            prefix = "/" + prefix
+            environ["SCRIPT_NAME"] = prefix
+            # A proxy that forwards the prefix in the path as well.
+            path = environ.get("PATH_INFO", "")
+            if path == prefix or path.startswith(prefix + "/"):
+                environ["PATH_INFO"] = path[len(prefix) :]
 
 
 def _first(header: str | None) -> str:

@@ -1,7 +1,8 @@
 """The gateway's settings: one table of names, environment overrides and types."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pyramid.settings import asbool, aslist
 

@@ -16,7 +16,9 @@ LMS_GUID = "moodle.example.edu"
 
 @pytest.fixture
 def wims():
-    with WimsDouble.serve(ident="wimslti", passwd="wimsltipass", rclass="myclass") as double:
+    with WimsDouble.serve(
+        ident="wimslti", passwd="wimsltipass", rclass="myclass"
+    ) as double:
         yield double
 
 

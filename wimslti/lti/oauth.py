@@ -80,7 +80,12 @@ class _DatabaseValidator(RequestValidator):
         return "dummy-secret"
 
     def validate_timestamp_and_nonce(
-        self, client_key, timestamp, nonce, request, request_token=None,
+        self,
+        client_key,
+        timestamp,
+        nonce,
+        request,
+        request_token=None,
         access_token=None,
     ) -> bool:
         # Checked by LaunchVerifier before and after, with reasons it can name.

@@ -203,7 +203,9 @@ def _class_options(
         if not value:
             return
         if len(value) > MAX_TEXT_LENGTH:
-            problems.append(f"custom_{name} is longer than {MAX_TEXT_LENGTH} characters")
+            problems.append(
+                f"custom_{name} is longer than {MAX_TEXT_LENGTH} characters"
+            )
         elif pattern is not None and not pattern.match(value):
             problems.append(f"custom_{name}={value!r} is not a valid {_WHAT[name]}")
         else:

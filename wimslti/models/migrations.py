@@ -3,10 +3,11 @@
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
+from alembic import command
 
 # alembic/ sits beside the package in the project checkout.
 DEFAULT_SCRIPT_LOCATION = Path(__file__).resolve().parents[2] / "alembic"

@@ -48,7 +48,6 @@ from wimslti.models import (
     utcnow,
 )
 from wimslti.services.wims_connector import WimsConnector
-from wimslti.wims.client import NAME_LIMIT
 from wimslti.wims import (
     AuthSession,
     ClassExists,
@@ -69,6 +68,7 @@ from wimslti.wims import (
     login_candidates,
     new_class_id,
 )
+from wimslti.wims.client import NAME_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,9 @@ class LaunchService:
                 lms.key,
             )
         for role in params.roles.unknown:
-            _say_once(("role", lms.key, role), "lms %r sends unknown role %r", lms.key, role)
+            _say_once(
+                ("role", lms.key, role), "lms %r sends unknown role %r", lms.key, role
+            )
         return teacher
 
     # -- the class ---------------------------------------------------------
@@ -628,10 +630,19 @@ class LaunchService:
         return self._person(wims_class, params)
 
     def _release_login(self, user_id: int, token: str) -> None:
+        """Give up a login claim; forget a person whose launch never succeeded."""
+        claimed = (WimsUser.id == user_id, WimsUser.claim_token == token)
         with committed_session(self.session_factory) as session:
             session.execute(
+                sa.delete(WimsUser).where(
+                    *claimed,
+                    WimsUser.is_supervisor.is_(False),
+                    WimsUser.last_launch_at.is_(None),
+                )
+            )
+            session.execute(
                 sa.update(WimsUser)
-                .where(WimsUser.id == user_id, WimsUser.claim_token == token)
+                .where(*claimed)
                 .values(quser=None, state=UserState.READY, claim_token=None)
             )
 

@@ -34,8 +34,6 @@ class WimsConnector:
         return session
 
 
-
-
 def factory(context, request) -> WimsConnector:
     # One connector per application, so its sessions outlive the request.
     registry = request.registry

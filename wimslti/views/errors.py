@@ -29,8 +29,12 @@ ERROR_TEMPLATE = "errors/error.jinja2"
 
 @exception_view_config(LaunchError, renderer=ERROR_TEMPLATE)
 def launch_error(error: LaunchError, request: Request):
-    log_launch(request, "refused", status=error.status, why=error.detail or error.message)
-    return _answer(request, error.status, error.message, error.detail, error.authenticated)
+    log_launch(
+        request, "refused", status=error.status, why=error.detail or error.message
+    )
+    return _answer(
+        request, error.status, error.message, error.detail, error.authenticated
+    )
 
 
 @exception_view_config(WimsError, renderer=ERROR_TEMPLATE)
