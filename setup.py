@@ -24,7 +24,7 @@ requires = [
 
 tests_require = [
     "hypothesis>=6.100",
-    "psycopg2-binary>=2.9",
+    "psycopg[binary]>=3.1",
     "pytest>=8",
     "pytest-cov>=5",
     "responses>=0.25",
@@ -40,7 +40,7 @@ setup(
     include_package_data=True,
     zip_safe=False,
     install_requires=requires,
-    extras_require={"test": tests_require, "postgresql": ["psycopg2-binary>=2.9"]},
+    extras_require={"test": tests_require, "postgresql": ["psycopg[binary]>=3.1"]},
     entry_points={
         "paste.app_factory": ["main = wimslti:main"],
         "console_scripts": ["wimslti = wimslti.scripts.cli:main"],

@@ -37,7 +37,9 @@ def app_settings(db_url, tmp_path):
 
 @pytest.fixture
 def app(app_settings):
-    return main({}, **app_settings)
+    app = main({}, **app_settings)
+    yield app
+    app.app.registry["dbengine"].dispose()
 
 
 @pytest.fixture

@@ -129,3 +129,71 @@ class TestClassLaunch:
 
 def _session(response) -> str:
     return parse_qs(urlsplit(response.location).query)["session"][0].split(".")[0]
+
+
+@pytest.mark.usefixtures("server")
+class TestRoles:
+    @pytest.mark.parametrize(
+        "roles",
+        [
+            "urn:lti:role:ims/lis/Instructor",
+            "urn:lti:role:ims/lis/Instructor,urn:lti:sysrole:ims/lis/Administrator",
+            " Instructor , Learner ",
+            "instructor",
+            "urn:lti:role:ims/lis/ContentDeveloper",
+            "Administrator",
+            "urn:lti:role:ims/lis/Instructor/TeachingAssistant",
+        ],
+    )
+    def test_teachers_in_every_shape_create_the_class(self, testapp, wims, roles):
+        response = teacher_launch(testapp, roles=roles)
+
+        assert wims.count("addclass") == 1
+        assert wims.sessions[_session(response)][1] == "supervisor"
+
+    @pytest.mark.parametrize(
+        "roles",
+        [
+            "urn:lti:instrole:ims/lis/Administrator",
+            "urn:lti:instrole:ims/lis/Instructor",
+            "urn:non:ims/something/Else",
+            "NotALearner",
+            "Student",
+        ],
+    )
+    def test_other_roles_are_learners(self, testapp, wims, roles):
+        teacher_launch(testapp)
+
+        response = launch(testapp, roles=roles)
+
+        assert wims.sessions[_session(response)][1] == "cdurand"
+
+    def test_a_learner_from_another_link_keeps_the_login(self, testapp, wims):
+        teacher_launch(testapp)
+        launch(testapp)
+
+        launch(testapp, resource_link_id="rli-5678")
+
+        assert wims.count("adduser") == 1
+
+    def test_a_person_who_becomes_teacher_is_the_supervisor(self, testapp, wims):
+        teacher_launch(testapp)
+        launch(testapp)
+
+        response = launch(testapp, roles="Instructor")
+
+        assert wims.sessions[_session(response)][1] == "supervisor"
+
+
+@pytest.mark.usefixtures("server")
+class TestTeacherRolesSetting:
+    @pytest.fixture
+    def app_settings(self, app_settings):
+        return {**app_settings, "wimslti.teacher_roles": "instructor administrator"}
+
+    def test_a_teaching_assistant_launches_as_a_learner(self, testapp, wims):
+        teacher_launch(testapp)
+
+        response = launch(testapp, roles="TeachingAssistant", user_id="ta-1")
+
+        assert wims.sessions[_session(response)][1] == "cdurand"

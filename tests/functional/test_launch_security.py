@@ -219,3 +219,40 @@ class TestBehindAProxy:
         self.post(testapp, {**self.PROXIED, "REMOTE_ADDR": "192.0.2.1"}, status=403)
 
         assert wims.count() == 0
+
+
+@pytest.mark.usefixtures("server")
+class TestLogs:
+    def test_one_info_line_per_launch_without_secrets(
+        self, testapp, wims, caplog, dbsession
+    ):
+        caplog.set_level("DEBUG", logger="wimslti")
+        params = launch_params({"roles": "Instructor", "user_id": "t-7"})
+        fields = signed_launch(
+            f"https://{PUBLIC_HOST}/lti/C1/", params, LMS_KEY, LMS_SECRET
+        )
+        signature = dict(fields)["oauth_signature"]
+
+        testapp.post("/lti/C1/", fields, status=302)
+        testapp.post("/lti/C1/", fields, status=403)
+        teacher_launch(testapp, secret="wrong", status=403)
+
+        launch_lines = [
+            r.getMessage() for r in caplog.records
+            if r.name == "wimslti.launch" and r.levelname == "INFO"
+        ]
+        assert len(launch_lines) == 3
+        assert "launch ok" in launch_lines[0]
+        assert "consumer_key='moodle-key-01'" in launch_lines[0]
+        assert "context_id='ctx-42'" in launch_lines[0]
+        assert "replay" in launch_lines[1]
+        text = "\n".join(r.getMessage() for r in caplog.records)
+        wims_class = dbsession.scalars(sa.select(WimsClass)).one()
+        for secret in (
+            LMS_SECRET,
+            signature,
+            "wimsltipass",
+            wims_class.class_password,
+            wims_class.supervisor_password,
+        ):
+            assert secret not in text
