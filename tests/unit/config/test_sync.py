@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from pyramid.config import Configurator
 
+import wimslti.config.sync as sync_module
 from wimslti.config import (
     DeclarationError,
     Declarations,
@@ -457,6 +458,26 @@ class TestReloadConfig:
         report = reload_config(session_factory, config_dir, {})
 
         assert report.added == ["LMS moodle-a", f"WIMS 1 {URL_A}"]
+
+    def test_it_tries_once_more_after_a_concurrent_insert(
+        self, session_factory, config_dir, monkeypatch
+    ):
+        # The lock makes a real race rare; stand in for the one that lost it.
+        attempts = []
+        reload = sync_module._reload
+
+        def lose_the_first_race(session, *args):
+            attempts.append(session)
+            if len(attempts) == 1:
+                raise sa.exc.IntegrityError("INSERT INTO lms", {}, Exception("race"))
+            return reload(session, *args)
+
+        monkeypatch.setattr(sync_module, "_reload", lose_the_first_race)
+
+        report = reload_config(session_factory, config_dir, {})
+
+        assert len(attempts) == 2
+        assert report.added == ["LMS moodle-a"]
 
     def test_concurrent_reloads_all_succeed(self, db_url, config_dir):
         engines = [get_engine(db_url) for _ in range(4)]
