@@ -235,8 +235,8 @@ def is_balanced(value: str) -> bool:
 
 def wims_login(quser: str) -> str:
     """Return the login WIMS makes of quser: first word, . → @, odd chars out."""
-    words = quser.split()
-    return _NOT_LOGIN_CHAR.sub("", (words[0] if words else "").replace(".", "@"))
+    first_word = re.split(r"[ \t\r\n]+", quser.strip(" \t\r\n"), maxsplit=1)[0]
+    return _NOT_LOGIN_CHAR.sub("", first_word.replace(".", "@"))
 
 
 def _alnum(text: str) -> str:
@@ -266,10 +266,11 @@ def _wims_list(items: Iterable[str]) -> str:
 def _data_lines(text: str) -> dict[str, str]:
     """Parse data1/data2 ``name=value`` lines."""
     result = {}
-    for line in text.splitlines():
+    # Only "\n" ends a line: "\x85" is a byte of UTF-8 text sent in (Å).
+    for line in text.split("\n"):
         name, sep, value = line.partition("=")
-        if sep and name.strip():
-            result[name.strip()] = value.strip()
+        if sep and name.strip(" \t\r"):
+            result[name.strip(" \t\r")] = value.strip(" \t\r")
     return result
 
 
@@ -778,7 +779,7 @@ class WimsDouble:
         if defs["lang"] not in _SITE_LANGUAGES:
             defs["lang"] = "en"
         limit = defs["limit"]
-        defs["limit"] = limit if limit.isdigit() and 1 <= int(limit) <= 500 else "30"
+        defs["limit"] = limit if limit.isdecimal() and 1 <= int(limit) <= 500 else "30"
         return defs
 
     def _user_defs(self, given: dict[str, str]) -> dict[str, str]:
@@ -811,7 +812,7 @@ class WimsDouble:
 
     def _item(self, klass: _Class, kind: str, number: str) -> tuple[int, _Item]:
         items = klass.sheets if kind == "sheet" else klass.exams
-        if number.isdigit() and 1 <= int(number) <= len(items):
+        if number.isdecimal() and 1 <= int(number) <= len(items):
             return int(number), items[int(number) - 1]
         raise _Refusal(
             f"element #{number} of type {kind} does not exist in this class "
@@ -843,7 +844,7 @@ class WimsDouble:
     def _job_addclass(self, params: dict[str, str], environ: Any, _: Any) -> str:
         qclass = params.get("qclass", "").strip()
         if qclass:
-            if not qclass.isdigit() or not 11_111 <= int(qclass) <= 10**9:
+            if not qclass.isdecimal() or not 11_111 <= int(qclass) <= 10**9:
                 raise _Refusal("bad class id")
             if qclass in self._classes:
                 self._class(params)
@@ -939,7 +940,8 @@ class WimsDouble:
         klass = self._class(params)
         login = wims_login(params.get("quser", ""))
         if login == "supervisor" or not 4 <= len(login) <= 24:
-            raise _Refusal(f"login name must not be {login} (illegal, or wrong length)")
+            message = f"login name must not be {login} (illegal, or wrong length)"
+            raise _Refusal(message)
         if login in klass.users:
             raise _Refusal(f"user already exists in this class ({klass.qclass})")
         if login in klass.trash:
@@ -1082,7 +1084,8 @@ class WimsDouble:
     def _job_checksheet(self, params: dict[str, str], *_: Any) -> str:
         klass = self._class(params)
         number, _sheet = self._item(klass, "sheet", params.get("qsheet", ""))
-        return f'"query_class":"{klass.qclass}"\n,"message":"sheet {number} exists"\n}}'
+        message = f"sheet {number} exists"
+        return f'"query_class":"{klass.qclass}"\n,"message":"{message}"\n}}'
 
     def _job_listsheets(self, params: dict[str, str], *_: Any) -> str:
         klass = self._class(params)
@@ -1109,7 +1112,7 @@ class WimsDouble:
                 item.status = int(value)
             elif name in ("title", "description", "expiration"):
                 setattr(item, name, value)
-            elif name in ("duration", "attempts") and value.isdigit():
+            elif name in ("duration", "attempts") and value.isdecimal():
                 setattr(item, name, int(value))
             else:
                 continue
@@ -1167,8 +1170,8 @@ class WimsDouble:
                 expiration=data.get("expiration") or klass.defs["expiration"],
                 title=data.get("title") or f"Exam #{number}",
                 description=data.get("description") or f"Exam #{number}",
-                duration=int(duration) if duration.isdigit() else 60,
-                attempts=int(attempts) if attempts.isdigit() else 1,
+                duration=int(duration) if duration.isdecimal() else 60,
+                attempts=int(attempts) if attempts.isdecimal() else 1,
             )
         )
         self._touch(klass, "exams/.exams")
@@ -1367,6 +1370,8 @@ class _Server(ThreadingHTTPServer):
     # Join the request threads on close, so none outlives the test.
     daemon_threads = False
     block_on_close = True
+    # Room for the bursts of the concurrency tests (the default is 5).
+    request_queue_size = 64
     app: WimsDouble
 
     def handle_error(self, request: Any, client_address: Any) -> None:

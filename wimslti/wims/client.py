@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import math
 import re
 import secrets
 import string
@@ -34,10 +35,8 @@ from wimslti.wims.text import clean_value, is_balanced, to_latin1
 
 log = logging.getLogger(__name__)
 
-# Limits WIMS reports in getinfoserver (etitle_limit, edesc_limit).
-TITLE_LIMIT = 40
-DESCRIPTION_LIMIT = 250
-# Our own limits for fields WIMS does not bound.
+# Our own limits: WIMS 4.15a bounds only exercise titles and descriptions
+# (getinfoserver etitle_limit 40, edesc_limit 250), which no job here sends.
 CLASS_TEXT_LIMIT = 100
 NAME_LIMIT = 60
 EMAIL_LIMIT = 100
@@ -64,7 +63,7 @@ class ClassInfo:
     institution: str
     supervisor: str
     email: str
-    password: str
+    password: str = dataclasses.field(repr=False)
     lang: str
     expiration: str
     limit: int
@@ -78,7 +77,7 @@ class SupervisorInfo:
 
     lastname: str
     firstname: str
-    password: str
+    password: str = dataclasses.field(repr=False)
     email: str
 
 
@@ -88,7 +87,7 @@ class UserInfo:
 
     lastname: str
     firstname: str
-    password: str
+    password: str = dataclasses.field(repr=False)
     email: str | None = None
     regnum: str | None = None
 
@@ -242,7 +241,11 @@ class WimsClient:
         """
         self._call("checkclass", qclass=str(qclass))
 
-    def getclass(self, qclass: str, options: list[str] | None = None) -> dict[str, Any]:
+    def getclass(
+        self,
+        qclass: str,
+        options: list[str] | None = None,
+    ) -> dict[str, Any]:
         """Return the properties of class qclass (only options, if given)."""
         option = None
         if options:
@@ -475,7 +478,9 @@ def _text(value: str, max_length: int, default: str) -> str:
 
 def _class_id(qclass: str) -> str:
     qclass = str(qclass).strip()
-    if not qclass.isdigit() or not CLASS_ID_MIN <= int(qclass) <= CLASS_ID_MAX:
+    if not re.fullmatch(r"[0-9]+", qclass) or not (
+        CLASS_ID_MIN <= int(qclass) <= CLASS_ID_MAX
+    ):
         raise ValueError(f"WIMS refuses class id {qclass!r}")
     return qclass
 
@@ -509,7 +514,7 @@ def _lang(lang: str) -> str:
 
 
 def _date(value: str) -> str:
-    if not re.fullmatch(r"\d{8}", value):
+    if not re.fullmatch(r"[0-9]{8}", value):
         raise ValueError(f"not a yyyymmdd date: {value!r}")
     return value
 
@@ -542,9 +547,9 @@ def _optional_int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return None if value != value else int(value)
+        return int(value) if math.isfinite(value) else None
     text = str(value if value is not None else "").strip()
-    return int(text) if re.fullmatch(r"-?\d+", text) else None
+    return int(text) if re.fullmatch(r"-?[0-9]+", text) else None
 
 
 def _number(value: Any) -> float | None:
@@ -558,8 +563,7 @@ def _number(value: Any) -> float | None:
             number = float(str(value).strip())
         except ValueError:
             return None
-    # NaN is the only value that differs from itself.
-    return None if number != number else number
+    return number if math.isfinite(number) else None
 
 
 def _summaries(
@@ -614,7 +618,10 @@ def _score_rows(data: dict[str, Any], job: str) -> list[tuple[str, dict[str, Any
 
 # Parsing answers -----------------------------------------------------------
 
-_BUSY = re.compile(r"too busy", re.IGNORECASE)
+# The two HTTP 450 pages of WIMS. The "unmatched" one echoes the request, so
+# it is recognised first: a value saying "too busy" must not make it busy.
+_BUSY = re.compile(r"<h1[^>]*>\s*We are too busy")
+_UNMATCHED = re.compile(r"We have detected unmatched parentheses")
 _JSON_ERROR = re.compile(
     r'\{\s*"status"\s*:\s*"ERROR"\s*,\s*"code"\s*:\s*"([^"]*)"\s*,'
     r'\s*"message"\s*:\s*"(.*)"\s*\}\s*',
@@ -636,14 +643,14 @@ def parse_answer(
     """
     text = body.decode("iso-8859-1")
     if http_status == 450:
-        if _BUSY.search(text):
+        if _BUSY.search(text) and not _UNMATCHED.search(text):
             raise WimsUnavailable("WIMS is too busy (HTTP 450)", job=job)
         raise WimsRejectedRequest(_page_summary(text), job=job)
     if http_status >= 500:
         raise WimsUnavailable(f"HTTP {http_status}", job=job)
     if http_status != 200:
         raise WimsProtocolError(f"unexpected HTTP {http_status}", job=job)
-    stripped = text.lstrip("\ufeff \t\r\n")
+    stripped = text.lstrip(" \t\r\n")
     if stripped.startswith("{"):
         data = _parse_json(stripped, job)
     elif stripped.startswith("OK"):
@@ -664,7 +671,7 @@ def parse_answer(
 
 def _page_summary(page: str) -> str:
     """Return the gist of a WIMS HTML error page, without what it echoes."""
-    match = re.search(r"We have detected[^.<]*", page)
+    match = re.search(r"We have detected [^.<]*", page)
     if match:
         return " ".join(match.group(0).split())
     match = re.search(r"<h1[^>]*>(.*?)</h1>", page, re.DOTALL | re.IGNORECASE)
@@ -681,7 +688,7 @@ def _parse_plain_ok(text: str) -> dict[str, Any]:
         "status": "OK",
         "code": words[1] if len(words) > 1 else None,
     }
-    for line in rest.splitlines():
+    for line in rest.split("\n"):
         name, sep, value = line.partition("=")
         if sep and name.strip():
             data.setdefault(name.strip(), value)
@@ -694,17 +701,25 @@ def _parse_json(text: str, job: str | None) -> dict[str, Any]:
         data = json.loads(text, strict=False)
     except ValueError:
         data = None
-    if isinstance(data, dict):
+    if not isinstance(data, dict):
+        data = None
+    # WIMS does not escape values: a backslash is part of the value (a user
+    # "C:\new" comes out as it is), never a JSON escape, so only text without
+    # backslashes can be left to the JSON parser.
+    if data is not None and "\\" not in text:
         return data
     match = _JSON_ERROR.fullmatch(text)
     if match:
         return {"status": "ERROR", "code": match.group(1), "message": match.group(2)}
     try:
-        data = _LenientJson(text).parse()
+        lenient = _LenientJson(text).parse()
     except ValueError as error:
+        if data is not None:
+            return data
         raise WimsProtocolError(f"unreadable JSON ({error})", job=job) from error
-    log.warning("adm/raw %s: WIMS sent invalid JSON; read it leniently", job)
-    return data
+    if data is None:
+        log.warning("adm/raw %s: WIMS sent invalid JSON; read it leniently", job)
+    return lenient
 
 
 class _LenientJson:
@@ -713,6 +728,8 @@ class _LenientJson:
     A ``"`` ends a string only where what follows fits the context: ``:``
     after a key, ``}`` or ``, "key":`` after an object value, ``]`` or
     ``, "`` after an array item. Backslashes are literal, as WIMS wrote them.
+    A value that itself contains ``", "name":`` is cut there: nothing in what
+    WIMS writes tells the two apart.
     """
 
     _AFTER = {

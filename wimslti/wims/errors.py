@@ -91,7 +91,9 @@ _REFUSALS: tuple[tuple[re.Pattern[str], type[WimsRefused]], ...] = (
     (re.compile(r"user already exists in this class \(.*\)"), UserExists),
     (re.compile(r"Deleted user found\. Use Recuser instead\."), DeletedUserFound),
     (
-        re.compile(r"element #\S* of type (sheet|exam) does not exist in this class.*"),
+        re.compile(
+            r"element #\S* of type (sheet|exam) does not exist in this class.*",
+        ),
         ItemNotFound,
     ),
     (re.compile(r"Sheet #\S* must be active"), SheetNotActive),

@@ -151,8 +151,8 @@ def _candidates(base: str) -> Iterator[str]:
 
 def wims_login(quser: str) -> str:
     """Return the login WIMS stores when asked to add quser."""
-    words = quser.split()
-    first_word = words[0] if words else ""
+    # WIMS takes the first word, split on ASCII blanks only.
+    first_word = re.split(r"[ \t\r\n]+", quser.strip(" \t\r\n"), maxsplit=1)[0]
     return _NOT_WIMS_LOGIN.sub("", first_word.replace(".", "@"))
 
 

@@ -9,7 +9,7 @@ class TestToLatin1:
         [
             ("Élodie Müller", "Élodie Müller"),
             ("Øvergård Straße", "Øvergård Straße"),
-            ("Mathématiques – cœur du programme", "Mathématiques - coeur du programme"),
+            ("Mathématiques – cœur", "Mathématiques - coeur"),
             ("Œuvre — suite", "OEuvre - suite"),
             ("prix : 5 €", "prix : 5 EUR"),
             ("Łucja", "Lucja"),
@@ -17,7 +17,7 @@ class TestToLatin1:
             ("Σωκράτης", "Sokrates"),
             ("Иван Петров", "Ivan Petrov"),
             ("Zoë 🎓", "Zoë "),
-            ("l’école “libre”", "l'école \"libre\""),
+            ("l’école “libre”", 'l\'école "libre"'),
             ("ﬁn", "fin"),
             ("Ştefan Ăn", "Stefan An"),
         ],
@@ -28,7 +28,10 @@ class TestToLatin1:
     def test_it_composes_decomposed_accents_before_deciding(self):
         assert to_latin1("e\u0301te\u0301") == "été"
 
-    @pytest.mark.parametrize("text", ["\ud83d", "\U0001f600\u200d\U0001f4bb", "\ue000"])
+    @pytest.mark.parametrize(
+        "text",
+        ["\ud83d", "\U0001f600\u200d\U0001f4bb", "\ue000"],
+    )
     def test_it_drops_what_has_no_spelling_without_raising(self, text):
         assert to_latin1(text) == ""
 
