@@ -1,9 +1,17 @@
-"""Sign launches as an LMS does: OAuth 1.0a HMAC-SHA1 over the form body."""
+"""Sign launches as an LMS does: OAuth 1.0a HMAC-SHA1 over the form body.
 
+Run as a program, it posts one launch, like an LMS, and prints the answer:
+
+    .venv/bin/python -m tests.lti_consumer http://127.0.0.1:6543/lti/C1/ \
+        --key moodle-example --secret example-secret-change-me --teacher
+"""
+
+import argparse
 import time
 import uuid
 from urllib.parse import parse_qsl, urlencode
 
+import requests
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY, Client
 
 FORM = "application/x-www-form-urlencoded"
@@ -81,3 +89,32 @@ def launch_params(*changes: dict[str, str | None], **more: str | None) -> dict:
             else:
                 params[name] = value
     return params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Post one signed LTI 1.1 launch.")
+    parser.add_argument("url")
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--teacher", action="store_true", help="launch as teacher T")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a launch parameter (empty value: remove it)",
+    )
+    args = parser.parse_args()
+    changes = dict(item.partition("=")[::2] for item in args.param)
+    params = launch_params(
+        TEACHER if args.teacher else {}, {k: v or None for k, v in changes.items()}
+    )
+    fields = signed_launch(args.url, params, args.key, args.secret)
+    response = requests.post(args.url, data=fields, allow_redirects=False, timeout=30)
+    print(response.status_code, response.headers.get("Location", ""))
+    if response.status_code != 302:
+        print(response.text)
+
+
+if __name__ == "__main__":
+    main()

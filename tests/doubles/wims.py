@@ -335,10 +335,10 @@ class WimsDouble:
         finally:
             double.stop()
 
-    def start(self) -> None:
+    def start(self, port: int = 0) -> None:
         """Serve the double in a background thread; sets ``url``."""
         self._closing.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.app = self
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}{SCRIPT}"

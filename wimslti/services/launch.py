@@ -527,6 +527,14 @@ class LaunchService:
 
     def _participant(self, course: "_Course", wims_class: WimsClass) -> WimsUser:
         """Return the person's row with a WIMS login, adding it to WIMS if new."""
+        known = self.dbsession.scalars(
+            sa.select(WimsUser).where(
+                WimsUser.class_id == wims_class.id,
+                WimsUser.lms_user_id == course.params.person.user_id,
+            )
+        ).one_or_none()
+        if known is not None and known.quser and known.state is UserState.READY:
+            return self._person(wims_class, course.params)
         person = self._ensure(
             WimsUser,
             {"class_id": wims_class.id, "lms_user_id": course.params.person.user_id},
