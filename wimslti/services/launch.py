@@ -183,8 +183,9 @@ class LaunchService:
                 )
             # A GUID that names no other LMS: most likely the LMS moved to a
             # new domain. The key decides; the administrator is told.
-            log.warning(
-                "launch from lms %r carries guid %r, declared %r",
+            _say_once(
+                ("guid", lms.key, params.guid),
+                "lms %r sends guid %r, declared %r",
                 lms.key,
                 params.guid,
                 lms.guid,
