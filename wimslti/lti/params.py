@@ -219,24 +219,21 @@ def _class_options(
     check_text("supervisor_firstname", "supervisor_firstname")
     check_text("supervisor_email", "supervisor_email", EMAIL)
 
-    lang = custom.get("class_lang")
-    if lang:
-        if lang.lower() in WIMS_LANGUAGES:
-            values["lang"] = lang.lower()
-        else:
+    def check_choice(name: str, field_name: str, choices: tuple[str, ...], what: str):
+        value = custom.get(name)
+        if not value:
+            return
+        chosen = next((c for c in choices if c.lower() == value.lower()), None)
+        if chosen is None:
             problems.append(
-                f"custom_class_lang={lang!r} is not a WIMS language "
-                f"(accepted: {', '.join(WIMS_LANGUAGES)})"
+                f"custom_{name}={value!r} is not a WIMS {what} "
+                f"(accepted: {', '.join(choices)})"
             )
-    level = custom.get("class_level")
-    if level:
-        if level.upper() in WIMS_LEVELS:
-            values["level"] = level.upper()
         else:
-            problems.append(
-                f"custom_class_level={level!r} is not a WIMS level "
-                f"(accepted: {', '.join(WIMS_LEVELS)})"
-            )
+            values[field_name] = chosen
+
+    check_choice("class_lang", "lang", WIMS_LANGUAGES, "language")
+    check_choice("class_level", "level", WIMS_LEVELS, "level")
     limit = custom.get("class_limit")
     if limit:
         low, high = CLASS_LIMIT_RANGE
