@@ -8,7 +8,7 @@ scheme, host and path prefix before anything reads the URL.
 
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 Environ = dict[str, Any]
 
@@ -34,13 +34,12 @@ class PublicUrlMiddleware:
 
     def __call__(self, environ: Environ, start_response: Callable) -> Iterable[bytes]:
         if self.public_url is not None:
-            self._apply_public_url(environ)
+            self._apply_public_url(environ, self.public_url)
         elif environ.get("REMOTE_ADDR") in self.trusted_proxies:
             self._apply_forwarded_headers(environ)
         return self.app(environ, start_response)
 
-    def _apply_public_url(self, environ: Environ) -> None:
-        public = self.public_url
+    def _apply_public_url(self, environ: Environ, public: SplitResult) -> None:
         environ["wsgi.url_scheme"] = public.scheme
         environ["HTTP_HOST"] = public.netloc
         environ["SCRIPT_NAME"] = public.path.rstrip("/")

@@ -278,6 +278,28 @@ class TestWimsFailures:
         assert wims_class.state is ClassState.READY
         assert wims.class_ids() == [wims_class.qclass]
 
+    def test_adduser_answered_late_is_found_on_the_next_launch(
+        self, testapp, wims, dbsession
+    ):
+        teacher_launch(testapp)
+        wims.latency["adduser"] = 3
+        launch(testapp, status=504)
+        dbsession.expire_all()
+        student = dbsession.scalars(
+            sa.select(WimsUser).where(WimsUser.lms_user_id == "u-1001")
+        ).one()
+        assert (student.quser, student.state) == ("cdurand", "creating")
+        wims.latency["adduser"] = 0
+        student.claimed_at = student.claimed_at.replace(year=2000)
+        dbsession.commit()
+        wims.reset_calls()
+
+        launch(testapp)
+
+        assert [job for job, _ in wims.calls] == ["getuser", "authuser"]
+        dbsession.expire_all()
+        assert dbsession.get(WimsUser, student.id).state == "ready"
+
 
 @pytest.mark.usefixtures("server")
 class TestClassGoneOnWims:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -455,10 +455,11 @@ class LaunchService:
         """Ask WIMS for the worksheet's or exam's status; refuse closed ones."""
         target = course.target
         try:
+            qitem = str(target.qitem)
             if target.kind is ActivityKind.SHEET:
-                status = course.client.getsheet(wims_class.qclass, target.qitem).status
+                status = course.client.getsheet(wims_class.qclass, qitem).status
             else:
-                status = course.client.getexam(wims_class.qclass, target.qitem).status
+                status = course.client.getexam(wims_class.qclass, qitem).status
         except ItemNotFound:
             raise LaunchNotFound(
                 f"The WIMS class of this course has no {target.words}. Ask your "
@@ -616,15 +617,15 @@ class LaunchService:
                 query = query.where(
                     WimsUser.quser.is_(None), WimsUser.state == UserState.READY
                 )
-            result = session.execute(
+            return _changed_one(
+                session,
                 query.values(
                     quser=quser,
                     state=UserState.CREATING,
                     claim_token=token,
                     claimed_at=self.clock(),
-                )
+                ),
             )
-            return result.rowcount == 1
 
     def _login_ready(
         self, wims_class: WimsClass, user_id: int, token: str, params: LaunchParams
@@ -686,7 +687,7 @@ class LaunchService:
             return self._await_user(course, wims_class, row.id)
         names = person_names(course.params)
         try:
-            found = course.client.getuser(wims_class.qclass, row.quser)
+            found = course.client.getuser(wims_class.qclass, row.quser or "")
         except UserNotFound:
             found = None
         if found is not None and (found.lastname, found.firstname) == (
@@ -701,8 +702,9 @@ class LaunchService:
         self, course: "_Course", wims_class: WimsClass, user: WimsUser
     ) -> AuthSession:
         """Open the participant's session, adding the login back if WIMS lost it."""
+        quser = user.quser or ""
         try:
-            return course.client.authuser(wims_class.qclass, user.quser)
+            return course.client.authuser(wims_class.qclass, quser)
         except UserNotFound:
             log.warning(
                 "login %s is no longer in WIMS class %s; adding it back",
@@ -717,12 +719,12 @@ class LaunchService:
             email=course.params.person.email or None,
         )
         try:
-            course.client.adduser(wims_class.qclass, user.quser, info)
+            course.client.adduser(wims_class.qclass, quser, info)
         except DeletedUserFound:
             # The teacher deleted the participant: WIMS keeps it in its trash
             # and wants it recovered, with its work, rather than added again.
-            course.client.recuser(wims_class.qclass, user.quser)
-        return course.client.authuser(wims_class.qclass, user.quser)
+            course.client.recuser(wims_class.qclass, quser)
+        return course.client.authuser(wims_class.qclass, quser)
 
     # -- rows --------------------------------------------------------------
 
@@ -739,7 +741,7 @@ class LaunchService:
         keys is not an error, so the request transaction never meets a unique
         key violation (which would replay the launch and burn its nonce).
         """
-        query = sa.select(model).filter_by(**keys)
+        query: sa.Select = sa.select(model).filter_by(**keys)
         with self.dbsession.no_autoflush:
             found = self.dbsession.scalars(query).one_or_none()
         if found is None:
@@ -766,15 +768,19 @@ class LaunchService:
         return claimed_at is None or self.clock() - claimed_at > self.claim_stale_after
 
     def _take_claim(
-        self, model: type, row_id: int, old_token: str | None, token: str
+        self,
+        model: type[WimsClass] | type[WimsUser],
+        row_id: int,
+        old_token: str | None,
+        token: str,
     ) -> bool:
         with committed_session(self.session_factory) as session:
-            result = session.execute(
+            return _changed_one(
+                session,
                 sa.update(model)
                 .where(model.id == row_id, model.claim_token == old_token)
-                .values(claim_token=token, claimed_at=self.clock())
+                .values(claim_token=token, claimed_at=self.clock()),
             )
-            return result.rowcount == 1
 
 
 @dataclass(frozen=True)
@@ -847,7 +853,7 @@ def class_request(
             ]
         )
     names = person_names(params)
-    columns = {
+    columns: dict[str, Any] = {
         "name": options.name
         or params.context_title
         or params.context_label
@@ -874,7 +880,7 @@ def class_request(
 def class_request_of(row: WimsClass, params: LaunchParams) -> ClassRequest:
     """Rebuild the ``addclass`` of a claimed class row, to send it again."""
     names = person_names(params)
-    columns = {
+    columns: dict[str, Any] = {
         "name": row.name,
         "institution": row.institution,
         "lang": row.lang,
@@ -927,6 +933,12 @@ def wims_url(auth: AuthSession, lang: str, target: LaunchTarget) -> str:
 
 
 _said: set[tuple[str, ...]] = set()
+
+
+def _changed_one(session: Session, statement: sa.Update) -> bool:
+    """Run a guarded UPDATE; tell whether it changed the one row it aims at."""
+    result = cast(sa.CursorResult, session.execute(statement))
+    return result.rowcount == 1
 
 
 def _say_once(key: tuple[str, ...], message: str, *args: Any) -> None:

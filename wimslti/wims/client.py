@@ -101,6 +101,16 @@ class AuthSession:
 
 
 @dataclasses.dataclass(frozen=True)
+class UserRecord:
+    """What WIMS keeps of a class member (getuser, without the password)."""
+
+    quser: str
+    lastname: str
+    firstname: str
+    email: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Sheet:
     """A worksheet; status 0 pending, 1 active, 2 expired, 3 hidden."""
 
@@ -306,6 +316,24 @@ class WimsClient:
         return AuthSession(
             wims_session=str(_field(data, "wims_session", "authuser")),
             home_url=str(_field(data, "home_url", "authuser")),
+        )
+
+    def getuser(self, qclass: str, quser: str) -> UserRecord:
+        """Return what class qclass keeps of user quser.
+
+        :raises UserNotFound: if quser is not a member of the class.
+        """
+        data = self._call(
+            "getuser",
+            qclass=str(qclass),
+            quser=quser,
+            option="firstname,lastname,email",
+        )
+        return UserRecord(
+            quser=str(data.get("queryuser", quser)),
+            lastname=str(data.get("lastname", "")),
+            firstname=str(data.get("firstname", "")),
+            email=str(data.get("email", "")),
         )
 
     def getsheet(self, qclass: str, qsheet: str | int) -> Sheet:
