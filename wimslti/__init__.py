@@ -5,7 +5,10 @@ import os
 from typing import Any
 
 from pyramid.config import Configurator
+from pyramid.request import Request
 from pyramid.router import Router
+
+from wimslti.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
 
 from wimslti.proxy import PublicUrlMiddleware
 from wimslti.settings import load_settings
@@ -17,19 +20,34 @@ def main(global_config: dict[str, Any] | None, **settings: Any) -> Any:
     """Return the gateway's WSGI application."""
     settings = load_settings(settings, dict(os.environ))
     with Configurator(settings=settings) as config:
+        config.set_request_factory(GatewayRequest)
         config.include("pyramid_jinja2")
         config.add_jinja2_search_path("wimslti:templates", name=".jinja2")
         config.include("pyramid_services")
         config.include("wimslti.models")
         config.include("wimslti.resources")
         config.include("wimslti.services")
+        # pyramid_mailer and the class credentials mail.
+        config.include("wimslti.services.mail")
+        config.include("wimslti.services.admin")
+        # The admin's session cookie and the ACL-based security policy.
+        config.include("wimslti.security")
         config.include("wimslti.config")
         config.include("wimslti.views.launch_log")
         config.add_static_view("static", "wimslti:static", cache_max_age=3600)
         config.scan("wimslti.views")
-    app: Router = config.make_wsgi_app()
-    return PublicUrlMiddleware(
-        app,
+    router: Router = config.make_wsgi_app()
+    app = PublicUrlMiddleware(
+        BodyLimitMiddleware(router),
         trusted_proxies=settings["wimslti.trusted_proxies"],
         public_url=settings["wimslti.public_url"],
     )
+    # Scripts and tests reach the database engine and services through it.
+    app.registry = router.registry
+    return app
+
+
+class GatewayRequest(Request):
+    # Bodies up to the limit stay in memory: pyramid_retry reads every body
+    # to replay it, and a temporary file per launch is not worth it.
+    request_body_tempfile_limit = MAX_BODY_BYTES

@@ -22,6 +22,8 @@ class PublicUrlMiddleware:
     anyone else could make a signature verify against a URL of their choice.
     """
 
+    registry: Any = None
+
     def __init__(
         self,
         app: Callable[..., Iterable[bytes]],

@@ -39,7 +39,7 @@ def app_settings(db_url, tmp_path):
 def app(app_settings):
     app = main({}, **app_settings)
     yield app
-    app.app.registry["dbengine"].dispose()
+    app.registry["dbengine"].dispose()
 
 
 @pytest.fixture

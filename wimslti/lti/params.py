@@ -16,6 +16,8 @@ from wimslti.lti.roles import Roles, parse_roles
 MESSAGE_TYPE = "basic-lti-launch-request"
 LTI_VERSION = "LTI-1p0"
 REQUIRED = ("user_id", "context_id", "resource_link_id", "roles")
+# Stored as keys: refused, not cut, when longer than their columns.
+IDENTIFIERS = ("user_id", "context_id", "resource_link_id")
 
 # Languages WIMS has interface translations for.
 WIMS_LANGUAGES = ("en", "fr", "es", "it", "nl", "de", "cn", "ca", "si", "tw")
@@ -137,13 +139,17 @@ def parse_launch(
     missing = [name for name in REQUIRED if not params.get(name, "").strip()]
     if missing:
         problems.append("missing " + ", ".join(missing))
+    for name in IDENTIFIERS:
+        if len(params.get(name, "").strip()) > MAX_TEXT_LENGTH:
+            problems.append(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
     custom = _custom_parameters(params, problems)
     options = _class_options(custom, problems, today, max_lifetime_days)
     if problems:
         raise InvalidLaunchParameters(problems)
 
     def text(name: str) -> str:
-        return params.get(name, "").strip()
+        # What is only shown or passed on may be cut; identifiers were checked.
+        return params.get(name, "").strip()[:MAX_TEXT_LENGTH]
 
     return LaunchParams(
         consumer_key=text("oauth_consumer_key"),
@@ -165,7 +171,7 @@ def parse_launch(
         or text("tool_consumer_instance_name"),
         locale=text("launch_presentation_locale"),
         return_url=return_url_of(params),
-        outcome_url=text("lis_outcome_service_url"),
+        outcome_url=params.get("lis_outcome_service_url", "").strip(),
         sourcedid=params.get("lis_result_sourcedid", ""),
         class_options=options,
     )

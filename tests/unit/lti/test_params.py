@@ -157,3 +157,23 @@ class TestLanguageOf:
     )
     def test_it_maps_locales_to_wims_languages(self, locale, lang):
         assert language_of(locale) == lang
+
+
+class TestLengths:
+    @pytest.mark.parametrize("name", ["user_id", "context_id", "resource_link_id"])
+    def test_overlong_identifiers_are_refused(self, name):
+        assert f"{name} is longer than 255" in problems(**{name: "x" * 256})
+
+    def test_overlong_names_are_cut(self):
+        launch = parse(lis_person_name_family="D" * 1000, context_title="T" * 1000)
+
+        assert len(launch.person.lastname) == 255
+        assert len(launch.context_title) == 255
+
+    def test_long_outcome_urls_and_sourcedids_are_kept(self):
+        url = "https://lms.example.edu/outcomes?" + "x" * 1000
+
+        launch = parse(lis_outcome_service_url=url, lis_result_sourcedid="s" * 2000)
+
+        assert launch.outcome_url == url
+        assert len(launch.sourcedid) == 2000
