@@ -9,7 +9,6 @@ from pyramid.request import Request
 from pyramid.router import Router
 
 from wimslti.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
-
 from wimslti.proxy import PublicUrlMiddleware
 from wimslti.settings import load_settings
 
@@ -25,6 +24,7 @@ def main(global_config: dict[str, Any] | None, **settings: Any) -> Any:
         config.add_jinja2_search_path("wimslti:templates", name=".jinja2")
         config.include("pyramid_services")
         config.include("wimslti.models")
+        config.include("wimslti.metrics")
         config.include("wimslti.resources")
         config.include("wimslti.services")
         # pyramid_mailer and the class credentials mail.

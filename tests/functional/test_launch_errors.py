@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from tests.functional.launching import launch, teacher_launch
 from tests.lti_consumer import RETURN_URL
 from wimslti.models import ClassState, WimsClass, WimsUser
+from wimslti.services import LaunchService
 
 
 def classes(dbsession):
@@ -382,3 +383,36 @@ class TestOtherRequests:
 
         assert response.status_int in (400, 403)
         assert wims.count() == 0
+
+
+@pytest.mark.usefixtures("server")
+class TestDatabaseHiccup:
+    def test_a_transient_database_error_replays_the_launch(self, testapp, wims, monkeypatch):
+        real_launch = LaunchService.launch
+        failures = []
+
+        def flaky_launch(self, *args, **kwargs):
+            if not failures:
+                failures.append(1)
+                raise sa.exc.OperationalError("SELECT 1", {}, Exception("db lost"))
+            return real_launch(self, *args, **kwargs)
+
+        monkeypatch.setattr(LaunchService, "launch", flaky_launch)
+
+        teacher_launch(testapp)
+
+        assert failures == [1]
+        assert wims.count("addclass") == 1
+
+    def test_a_database_down_for_good_is_a_page_not_a_traceback(
+        self, testapp, wims, monkeypatch
+    ):
+        def broken_launch(self, *args, **kwargs):
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("db lost"))
+
+        monkeypatch.setattr(LaunchService, "launch", broken_launch)
+
+        response = teacher_launch(testapp, status=500)
+
+        assert "Traceback" not in response.text
+        assert "Reference for the administrator" in response.text

@@ -10,7 +10,7 @@ their timestamp has left the window.
 import logging
 import string
 import time
-from collections.abc import Sequence
+from collections.abc import MutableSet, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -107,8 +107,14 @@ class LaunchVerifier:
         self.window = window
         self.clock = clock
 
-    def verify(self, signed: SignedRequest) -> Lms:
+    def verify(
+        self, signed: SignedRequest, used_here: MutableSet[tuple] | None = None
+    ) -> Lms:
         """Return the LMS whose key signed ``signed``.
+
+        ``used_here`` holds the nonces this very request used: when the whole
+        request is replayed after a transient database error, its own nonce
+        is not a replay.
 
         :raises LaunchNotAuthenticated: with the reason (``missing``,
             ``method``, ``timestamp``, ``key``, ``signature``, ``replay``).
@@ -147,7 +153,11 @@ class LaunchVerifier:
                 NOT_AUTHENTICATED,
                 detail=f"bad signature for consumer key {key!r} on {signed.url}",
             )
-        self._use_nonce(key, params["oauth_nonce"], int(params["oauth_timestamp"]))
+        nonce = (key, params["oauth_nonce"], int(params["oauth_timestamp"]))
+        if used_here is None or nonce not in used_here:
+            self._use_nonce(*nonce)
+            if used_here is not None:
+                used_here.add(nonce)
         return lms
 
     def _check_timestamp(self, timestamp: str) -> None:

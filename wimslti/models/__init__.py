@@ -20,6 +20,7 @@ from wimslti.models.oauth_nonce import OAuthNonce
 from wimslti.models.wims_class import ClassState, WimsClass
 from wimslti.models.wims_server import WimsServer, wims_server_lms
 from wimslti.models.wims_user import UserState, WimsUser
+from wimslti.models.worker_pass import WorkerPass
 
 __all__ = [
     "Activity",
@@ -35,6 +36,7 @@ __all__ = [
     "WimsClass",
     "WimsServer",
     "WimsUser",
+    "WorkerPass",
     "committed_session",
     "get_engine",
     "utcnow",
@@ -48,6 +50,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets launches read while a worker writes; the busy timeout makes
     # concurrent writers wait for each other instead of failing at once.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode this keeps the database consistent after a crash; only the
+    # last transactions may be lost on a power failure.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
@@ -105,6 +110,8 @@ def includeme(config: Configurator) -> None:
     settings.setdefault("retry.attempts", 3)
     config.include("pyramid_retry")
     mark_error_retryable(sa.exc.IntegrityError)
+    # A lost connection, a locked SQLite file, a serialization failure.
+    mark_error_retryable(sa.exc.OperationalError)
 
     engine = config.registry.get("dbengine") or get_engine(settings["sqlalchemy.url"])
     config.registry["dbengine"] = engine

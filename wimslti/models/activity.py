@@ -45,6 +45,11 @@ class Activity(Base):
     # Set by a teacher launch: the grade worker syncs this activity first.
     sync_requested_at: Mapped[datetime | None]
     last_synced_at: Mapped[datetime | None]
+    # The grade worker that is syncing the activity (host:pid:nonce), and
+    # when its lease ends. With no worker, claimed_until is the time before
+    # which no worker asks WIMS again, after WIMS could not answer.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(255))
+    claimed_until: Mapped[datetime | None]
 
     wims_class: Mapped[WimsClass] = relationship()
 

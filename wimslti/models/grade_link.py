@@ -16,7 +16,7 @@ class GradeLink(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("wims_user.id"))
-    activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"))
+    activity_id: Mapped[int] = mapped_column(sa.ForeignKey("activity.id"), index=True)
     # Sourcedids can be long (Moodle sends JSON, Blackboard long tokens).
     sourcedid: Mapped[str] = mapped_column(sa.Text)
     outcome_url: Mapped[str] = mapped_column(sa.Text)
@@ -29,6 +29,14 @@ class GradeLink(Base):
     last_outcome: Mapped[str | None] = mapped_column(sa.String(32))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     next_attempt_at: Mapped[datetime | None]
+    # The score read from WIMS that the LMS has not accepted yet.
+    pending_score: Mapped[float | None]
+    # Where last_score_sent went: a relaunch with a new sourcedid resends.
+    last_sent_sourcedid: Mapped[str | None] = mapped_column(sa.Text)
+    # The LMS's own words about the last attempt, whatever its outcome.
+    last_message: Mapped[str | None] = mapped_column(sa.Text)
+    # Set when the LMS refused the grade for good; the link is kept.
+    dead_at: Mapped[datetime | None]
 
     user: Mapped[WimsUser] = relationship()
     activity: Mapped[Activity] = relationship()

@@ -2,7 +2,8 @@
 
 ``/lti/C<n>/`` is a launch into WIMS server n, ``/lti/C<n>/S<m>/`` into its
 worksheet m, ``/lti/C<n>/E<m>/`` into its exam m: the URL scheme of the Django
-WIMS-LTI, so that activities made for it keep working.
+WIMS-LTI, so that activities made for it keep working. ``/lti/test/`` is the
+diagnostic launch and ``/links/`` the public page of launch URLs.
 """
 
 from typing import Any
@@ -11,6 +12,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from wimslti.models import ActivityKind, WimsServer
+from wimslti.resources.admin import AdminRoot
 
 
 class Resource:
@@ -26,14 +28,24 @@ class Resource:
 
 
 class Root(Resource):
-    def __getitem__(self, name: str) -> Resource:
+    def __getitem__(self, name: str) -> "Resource | AdminRoot":
         if name == "lti":
             return LtiRoot(self.request, name, self)
+        if name == "links":
+            return LinksPage(self.request, name, self)
+        if name == "admin":
+            return AdminRoot(self.request, name, self)
         raise KeyError(name)
+
+
+class LinksPage(Resource):
+    """The public page of launch URLs, per LMS and WIMS server."""
 
 
 class LtiRoot(Resource):
     def __getitem__(self, name: str) -> Resource:
+        if name == "test":
+            return DiagnosticLaunch(self.request, name, self)
         number = _number(name, "C")
         if number is None:
             raise KeyError(name)
@@ -41,6 +53,10 @@ class LtiRoot(Resource):
         if server is None:
             raise KeyError(name)
         return WimsLaunch(self.request, name, self, server)
+
+
+class DiagnosticLaunch(Resource):
+    """``/lti/test/``: a launch that shows what the gateway received and decides."""
 
 
 class WimsLaunch(Resource):

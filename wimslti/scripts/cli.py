@@ -22,8 +22,21 @@ from pyramid.paster import get_appsettings, setup_logging
 from sqlalchemy.orm import Session, sessionmaker
 
 from wimslti.config import DeclarationError, SyncReport, reload_config
+from wimslti.config.history import recorded_reload
 from wimslti.models import get_engine, get_session_factory
 from wimslti.models.migrations import is_current, upgrade
+from wimslti.scripts.admin import (
+    create_admin,
+    create_admin_arguments,
+    set_password,
+    set_password_arguments,
+)
+from wimslti.scripts.check_classes import check_classes
+from wimslti.scripts.import_wimslti import (
+    import_wimslti,
+    import_wimslti_arguments,
+)
+from wimslti.scripts.worker import worker, worker_arguments
 from wimslti.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -143,7 +156,10 @@ def _sync(context: Context, dry_run: bool = False) -> int:
                 session.rollback()
                 session.close()
         else:
-            report = reload_config(context.session_factory, context.config_dir)
+            # Recorded, so that the admin shows this reload as its last one.
+            report = recorded_reload(
+                context.session_factory, context.config_dir, trigger="command line"
+            )
     except DeclarationError as error:
         for problem in error.errors:
             context.err(str(problem))
@@ -196,6 +212,35 @@ COMMANDS = (
         "validate the YAML declarations and sync them into the database",
         sync_config,
         sync_config_arguments,
+    ),
+    Command(
+        "create-admin",
+        "create an administrator of the web admin",
+        create_admin,
+        create_admin_arguments,
+    ),
+    Command(
+        "set-password",
+        "give an administrator of the web admin a new password",
+        set_password,
+        set_password_arguments,
+    ),
+    Command(
+        "worker",
+        "send WIMS scores to the LMS gradebooks (--once: one pass, then exit)",
+        worker,
+        worker_arguments,
+    ),
+    Command(
+        "check-classes",
+        "mark gone the classes their WIMS server no longer has (rows are kept)",
+        check_classes,
+    ),
+    Command(
+        "import-wimslti",
+        "import the database of the Django WIMS-LTI (PATH/db.sqlite3)",
+        import_wimslti,
+        import_wimslti_arguments,
     ),
 )
 

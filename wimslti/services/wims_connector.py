@@ -1,6 +1,7 @@
 """Hand out adm/raw clients for the declared WIMS servers."""
 
 import threading
+from collections.abc import Callable
 
 import requests
 
@@ -11,8 +12,13 @@ from wimslti.wims import WimsClient
 class WimsConnector:
     """Make a ``WimsClient`` for a server, reusing connections per thread."""
 
-    def __init__(self, timeout: float):
+    def __init__(
+        self,
+        timeout: float,
+        on_call: Callable[[str, float, str], None] | None = None,
+    ):
         self.timeout = timeout
+        self.on_call = on_call
         self._local = threading.local()
 
     def client(self, server: WimsServer) -> WimsClient:
@@ -23,6 +29,7 @@ class WimsConnector:
             server.rclass,
             timeout=self.timeout,
             session=self._session(),
+            on_call=self.on_call,
         )
 
     def _session(self) -> requests.Session:
@@ -40,6 +47,7 @@ def factory(context, request) -> WimsConnector:
     connector = registry.get("wims_connector")
     if connector is None:
         connector = registry["wims_connector"] = WimsConnector(
-            registry.settings["wimslti.wims_timeout"]
+            registry.settings["wimslti.wims_timeout"],
+            on_call=registry["metrics"].observe_adm_raw,
         )
     return connector

@@ -10,7 +10,9 @@ log = logging.getLogger("wimslti.launch")
 
 
 def log_launch(request: Request, outcome: str, **fields: object) -> None:
-    """Log the launch's outcome with what identifies it."""
+    """Log the launch's outcome with what identifies it, and count it."""
+    status = fields.get("status", 302)
+    request.registry["metrics"].count_launch(outcome, int(status))  # type: ignore[call-overload]
     entries = {**request.launch_log, **fields}
     entries.pop("authenticated", None)
     text = " ".join(f"{name}={value!r}" for name, value in entries.items())

@@ -19,6 +19,7 @@ from wimslti.lti.params import parse_launch
 from wimslti.resources import WimsLaunch
 from wimslti.services import LaunchService
 from wimslti.services.launch import LaunchTarget
+from wimslti.services.mail import MailService
 from wimslti.views.launch_log import log_launch
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ class LaunchViews:
                 method="POST",
                 params=fields,
                 headers=dict(request.headers),
-            )
+            ),
+            # Kept in the environ, which pyramid_retry hands to each attempt.
+            used_here=request.environ.setdefault("wimslti.nonces_used", set()),
         )
         request.launch_log["authenticated"] = True
         params = parse_launch(
@@ -78,6 +81,11 @@ class LaunchViews:
             new_class=result.created_class,
             ms=round((time.monotonic() - started) * 1000),
         )
+        if result.created_class:
+            # Sent from a thread of its own: the teacher never waits for SMTP.
+            request.find_service(MailService).send_class_credentials(
+                result.wims_class, params
+            )
         return HTTPFound(location=result.redirect_url)
 
     @view_config(request_method="GET", renderer="lti/get_not_allowed.jinja2")

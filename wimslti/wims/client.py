@@ -15,6 +15,7 @@ import re
 import secrets
 import string
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -182,6 +183,7 @@ class WimsClient:
         *,
         timeout: float = 10.0,
         session: requests.Session | None = None,
+        on_call: Callable[[str, float, str], None] | None = None,
     ) -> None:
         self.url = url
         self.ident = ident
@@ -192,6 +194,8 @@ class WimsClient:
         # requests' default User-Agent is kept: WIMS connection files usually
         # require "python-requests" (ident_agent).
         self.session = session if session is not None else requests.Session()
+        # Told of each call: job, seconds, and "ok" or the error's class name.
+        self.on_call = on_call
 
     def __repr__(self) -> str:
         return f"WimsClient({self.url!r}, {self.ident!r}, rclass={self.rclass!r})"
@@ -439,6 +443,7 @@ class WimsClient:
         fields.update({key: value for key, value in params.items() if value})
         started = time.monotonic()
         outcome = "OK"
+        kind = "ok"
         try:
             body = _encode(fields, job)
             response = self._post(body, job)
@@ -446,9 +451,12 @@ class WimsClient:
                 response.status_code, response.content, job=job, code=code
             )
         except WimsError as error:
-            outcome = f"{type(error).__name__}: {error.message[:200]}"
+            kind = type(error).__name__
+            outcome = f"{kind}: {error.message[:200]}"
             raise
         finally:
+            if self.on_call is not None:
+                self.on_call(job, time.monotonic() - started, kind)
             log.debug(
                 "adm/raw %s qclass=%s %.1f ms: %s",
                 job,
