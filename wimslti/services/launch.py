@@ -47,6 +47,7 @@ from wimslti.models import (
     committed_session,
     utcnow,
 )
+from wimslti.services.class_check import mark_class_gone
 from wimslti.services.wims_connector import WimsConnector
 from wimslti.wims import (
     AuthSession,
@@ -374,17 +375,7 @@ class LaunchService:
         return qclass
 
     def _mark_gone(self, wims_class: WimsClass) -> None:
-        with committed_session(self.session_factory) as session:
-            session.execute(
-                sa.update(WimsClass)
-                .where(WimsClass.id == wims_class.id)
-                .values(state=ClassState.GONE, gone_at=self.clock())
-            )
-            session.execute(
-                sa.update(Activity)
-                .where(Activity.class_id == wims_class.id)
-                .values(state=ActivityState.GONE)
-            )
+        mark_class_gone(self.session_factory, wims_class.id, self.clock())
         log.warning(
             "WIMS class %s of server %s is gone; marked so",
             wims_class.qclass,
