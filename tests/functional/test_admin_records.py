@@ -1,5 +1,7 @@
 """The LMS and WIMS server forms: add, edit, retire, restore, test connection."""
 
+import logging
+
 import pytest
 
 from tests.doubles.wims import WimsDouble
@@ -434,3 +436,30 @@ class TestConnection:
         response = form.submit(status=302).follow()
 
         assert "WimsUnavailable: cannot reach WIMS" in text_of(response)
+
+
+class TestLogs:
+    def test_no_secret_is_ever_logged(self, logged_in, caplog, app_settings):
+        caplog.set_level(logging.DEBUG)
+        with WimsDouble.serve(ident="wimslti", passwd="wims-passwd-abc") as wims:
+            add_lms(logged_in)
+            add_wims(logged_in, url=wims.url)
+            form = logged_in.get("/admin/lms/1/edit").forms[FORM]
+            form["secret"] = "lms-secret-new"
+            form.submit("save")
+            form = logged_in.get("/admin/wims/1/edit").forms[FORM]
+            form["passwd"] = "wims-passwd-new"
+            form.submit("save")
+            form_of(logged_in.get("/admin/wims/1/"), "/test-connection").submit()
+            add_lms(logged_in, key="bad key" * 50, secret="lms-secret-refused")
+
+        for secret in (
+            "lms-secret-abc",
+            "lms-secret-new",
+            "lms-secret-refused",
+            "wims-passwd-abc",
+            "wims-passwd-new",
+            "correct horse battery staple",
+        ):
+            assert secret not in caplog.text
+        assert "Admin changed LMS key='moodle-a': secret" in caplog.text

@@ -54,10 +54,6 @@ class LoginForm(BaseFormView):
     def schema_factory(self) -> Any:
         return login_schema()
 
-    def save_success(self, appstruct: dict[str, Any]) -> HTTPFound:
-        # Never reached: the only button is "log_in".
-        raise NotImplementedError
-
     def __call__(self) -> Any:
         if self.request.identity is not None:
             return HTTPFound(location=self.target())
