@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wimslti.models.activity import Activity, ActivityKind, ActivityState
 from wimslti.models.admin_user import AdminUser
+from wimslti.models.config_reload import ConfigReload
 from wimslti.models.grade_link import GradeLink
 from wimslti.models.lms import Lms
 from wimslti.models.meta import Base, utcnow
@@ -29,6 +30,7 @@ __all__ = [
     "AdminUser",
     "Base",
     "ClassState",
+    "ConfigReload",
     "GradeLink",
     "Lms",
     "OAuthNonce",
