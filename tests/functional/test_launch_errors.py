@@ -240,6 +240,25 @@ class TestWimsFailures:
 
         assert classes(dbsession) == []
 
+    def test_a_wims_that_is_down_is_a_503_then_recovers(self, testapp, wims, dbsession):
+        teacher_launch(testapp)
+        launch(testapp)
+        wims.busy = True
+
+        response = launch(testapp, status=503)
+
+        assert "busy or cannot be reached" in response.text
+        wims.busy = False
+        launch(testapp)
+
+    def test_a_wims_nobody_listens_to_is_a_503(self, testapp, dbsession, server):
+        server.url = "http://127.0.0.1:9/wims/wims.cgi"
+        dbsession.commit()
+
+        teacher_launch(testapp, status=503)
+
+        assert classes(dbsession) == []
+
     @pytest.mark.parametrize("kind", ["garbage", "html", "http500", "reset"])
     def test_garbage_from_wims_is_no_500(self, testapp, wims, dbsession, kind):
         wims.fail_next("addclass", kind)
