@@ -1,6 +1,8 @@
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wimslti.wims.login import (
     derive_login,
@@ -149,3 +151,27 @@ class TestWimsLogin:
     )
     def test_is_acceptable_login(self, quser, acceptable):
         assert is_acceptable_login(quser) is acceptable
+
+
+class TestAnyName:
+    @settings(max_examples=300)
+    @given(
+        given_name=st.text(max_size=40),
+        family=st.text(max_size=80),
+        full=st.text(max_size=80),
+        email=st.text(max_size=40),
+        user_id=st.text(min_size=1, max_size=60),
+    )
+    def test_names_in_any_script_give_a_login_wims_keeps(
+        self, given_name, family, full, email, user_id
+    ):
+        base = derive_login(
+            given=given_name or None,
+            family=family or None,
+            full=full or None,
+            email=email or None,
+            user_id=user_id,
+        )
+
+        assert is_acceptable_login(base)
+        assert all(is_acceptable_login(c) for c in itertools.islice(login_candidates(base), 30))
