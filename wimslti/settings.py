@@ -7,6 +7,8 @@ from typing import Any
 
 from pyramid.settings import asbool, aslist
 
+from wimslti.i18n import DEFAULT_LANGUAGE, TRANSLATED_LANGUAGES
+
 
 class SettingsError(Exception):
     """A setting is missing or has a value that cannot be used."""
@@ -28,6 +30,18 @@ def _positive_int(value: Any) -> int:
 
 def _words(value: Any) -> list[str]:
     return aslist(value, flatten=True)
+
+
+def _languages(value: Any) -> list[str]:
+    languages = [language.lower() for language in _words(value)]
+    unknown = [lang for lang in languages if lang not in TRANSLATED_LANGUAGES]
+    if unknown:
+        raise ValueError(
+            f"no translation for {', '.join(unknown)} "
+            f"(there are: {', '.join(TRANSLATED_LANGUAGES)})"
+        )
+    # English stays the language of last resort.
+    return [DEFAULT_LANGUAGE, *(lang for lang in languages if lang != DEFAULT_LANGUAGE)]
 
 
 # Long enough that the signature of the session cookie cannot be guessed.
@@ -67,7 +81,8 @@ SETTINGS = (
     Setting("wimslti.oauth_window", _positive_int, default=600),
     # Roles (lower-case, without URN prefix) that may create and supervise a
     # class. A TeachingAssistant removed from here launches as a learner,
-    # and the gateway says so in its log.
+    # and the gateway says so in its log. Mentors (Canvas observers,
+    # parents) are not teachers.
     Setting(
         "wimslti.teacher_roles",
         _words,
@@ -77,7 +92,6 @@ SETTINGS = (
             "staff",
             "contentdeveloper",
             "teachingassistant",
-            "mentor",
         ],
     ),
     # How long a launch waits for another launch that is creating the same
@@ -115,6 +129,17 @@ SETTINGS = (
         default="",
         secret=True,
     ),
+    # The languages of the pages for people (wimslti/i18n.py): the launch's
+    # launch_presentation_locale or the browser's language when it is one of
+    # these, else English. English only unless set, e.g. to "en fr".
+    Setting(
+        "wimslti.languages",
+        _languages,
+        env="WIMSLTI_LANGUAGES",
+        default=[DEFAULT_LANGUAGE],
+    ),
+    # The translation domain of {% trans %} in the templates.
+    Setting("jinja2.i18n.domain", default="wimslti"),
     # Send the session cookie over https only; false for http://127.0.0.1.
     Setting("wimslti.session_cookie_secure", asbool, default=True),
     # The SMTP server of the class credentials mail (pyramid_mailer's names);

@@ -159,6 +159,7 @@ class TestRoles:
             "urn:non:ims/something/Else",
             "NotALearner",
             "Student",
+            "urn:lti:role:ims/lis/Mentor",
         ],
     )
     def test_other_roles_are_learners(self, testapp, wims, roles):

@@ -33,8 +33,18 @@ CONTEXT_ROLES = {
     "manager": "manager",
 }
 
-# A sub-role that names a role of its own, e.g. Instructor/TeachingAssistant.
-SUB_ROLES = {"teachingassistant": "teachingassistant", "ta": "teachingassistant"}
+# Instructor sub-roles that are teaching assistants rather than teachers, e.g.
+# Instructor/TeachingAssistant or Instructor/Grader (LIS vocabulary).
+TEACHING_ASSISTANT_SUB_ROLES = {
+    "teachingassistant",
+    "teachingassistantsection",
+    "teachingassistantsectionassociation",
+    "teachingassistantoffering",
+    "teachingassistanttemplate",
+    "teachingassistantgroup",
+    "grader",
+    "ta",
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,9 @@ def parse_roles(value: str) -> Roles:
 
 def _context_role(name: str) -> str | None:
     main, _, sub = name.partition("/")
-    if sub in SUB_ROLES:
-        return SUB_ROLES[sub]
-    return CONTEXT_ROLES.get(main)
+    role = CONTEXT_ROLES.get(main)
+    if role == "instructor" and sub in TEACHING_ASSISTANT_SUB_ROLES:
+        return "teachingassistant"
+    if role is None and sub in TEACHING_ASSISTANT_SUB_ROLES:
+        return "teachingassistant"
+    return role

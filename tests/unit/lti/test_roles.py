@@ -46,6 +46,11 @@ class TestParseRoles:
             "NotALearner",
             "",
             " , ",
+            # Canvas observers: parents, not teachers.
+            "urn:lti:role:ims/lis/Mentor",
+            "Mentor",
+            "Learner,Mentor",
+            "urn:lti:role:ims/lis/Mentor/Mentor",
         ],
     )
     def test_non_teachers(self, roles):
@@ -59,6 +64,8 @@ class TestParseRoles:
             "urn:lti:role:ims/lis/TeachingAssistant",
             "urn:lti:role:ims/lis/Instructor/TeachingAssistant",
             "Instructor/TeachingAssistant",
+            "urn:lti:role:ims/lis/Instructor/Grader",
+            "urn:lti:role:ims/lis/TeachingAssistant/TeachingAssistantSection",
         ],
     )
     def test_teaching_assistants_are_recognised(self, roles):
