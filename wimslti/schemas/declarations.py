@@ -14,6 +14,7 @@ import colander
 import sqlalchemy as sa
 
 from wimslti.models import Lms, WimsServer
+from wimslti.wims.client import CLASS_LIMIT_MAX, CLASS_LIMIT_MIN
 
 
 def column_length(column: sa.ColumnElement[Any]) -> int:
@@ -37,7 +38,8 @@ WIMS_EMAIL_LENGTH = column_length(WimsServer.__table__.c.contact_email)
 
 # The primary key is a 32-bit integer on every database we support.
 MAX_WIMS_ID = 2**31 - 1
-CLASS_LIMIT_RANGE = (1, 1000)
+# The one range of class sizes: WIMS puts a class of more than 500 back to 30.
+CLASS_LIMIT_RANGE = (CLASS_LIMIT_MIN, CLASS_LIMIT_MAX)
 # WIMS's own class creation form offers expiration dates up to "1 years
 # 3 months" ahead (adm/class/regclass); 454 days fits in that span whatever
 # the day of creation.
@@ -338,8 +340,8 @@ class WimsServerSchema(colander.MappingSchema):
         title="Participants per class",
         description=(
             "The default maximum number of participants of a class the gateway "
-            "creates (class_limit). WIMS refuses more than its own "
-            "class_user_limit, 300 unless raised in log/wims.conf."
+            "creates (class_limit), at most 500. WIMS also caps it with its "
+            "own class_user_limit (log/wims.conf)."
         ),
     )
     class_lifetime_days = colander.SchemaNode(

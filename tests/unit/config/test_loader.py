@@ -239,7 +239,7 @@ class TestLoadDeclarations:
             ),
             (
                 ("rclass: myclass", "rclass: myclass\n    class_limit: 5000"),
-                "wims.yaml:8: wims[1] (id 1): class_limit: must be at most 1000",
+                "wims.yaml:8: wims[1] (id 1): class_limit: must be at most 500",
             ),
             (
                 ("id: 1", "id: first"),
