@@ -459,6 +459,17 @@ def load_declarations(
 
     checker = _Checker(environ)
     files = yaml_files(folder)
+    if not files:
+        # A folder left unmounted must not retire every LMS and WIMS server.
+        raise DeclarationError(
+            [
+                Problem(
+                    str(folder),
+                    "holds no .yaml file, so nothing was changed; to retire "
+                    "every record, keep a file that says lms: [] and wims: []",
+                )
+            ]
+        )
     for path in files:
         checker.read_file(path, path.name)
     for entry in checker.entries:

@@ -68,6 +68,7 @@ class TestRecordedReload:
         assert "s3cr3t" not in repr(stored)
 
     def test_the_newest_record_comes_first(self, session_factory, config_dir):
+        (config_dir / "lms.yaml").write_text(LMS)
         for trigger in ("first", "second"):
             recorded_reload(session_factory, config_dir, trigger=trigger)
 

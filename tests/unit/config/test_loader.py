@@ -459,3 +459,18 @@ class TestLoadDeclarations:
         folder = tmp_path / "config"
         folder.mkdir()
         return folder
+
+
+class TestEmptyFolder:
+    def test_a_folder_without_yaml_changes_nothing(self, tmp_path):
+        with pytest.raises(DeclarationError) as caught:
+            load_declarations(tmp_path)
+
+        assert "holds no .yaml file" in str(caught.value)
+
+    def test_an_explicitly_empty_file_may_retire_everything(self, tmp_path):
+        (tmp_path / "empty.yaml").write_text("lms: []\nwims: []\n")
+
+        declarations = load_declarations(tmp_path)
+
+        assert (declarations.lms, declarations.wims) == ((), ())
