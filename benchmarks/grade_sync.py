@@ -10,8 +10,8 @@ given), a WIMS double with the classes, students, sheets and scores, and an
 LMS outcome service double that answers each request after the latency, in
 a process of its own as a real LMS would be. Then
 it runs one pass (every score is new) and a second pass with nothing changed,
-and prints for each its time and the requests it made. Everything runs on
-127.0.0.1.
+and prints for each its time and the requests it made (two WIMS requests
+per worksheet: getsheetscores and getcsv). Everything runs on 127.0.0.1.
 """
 
 import argparse
@@ -210,8 +210,15 @@ def build(engine: sa.Engine, wims: WimsDouble, lms: RemoteLms, args) -> dict:
                 links = []
                 for student, user_id in enumerate(user_ids):
                     best = random.randint(1, 100)
+                    # The formula score (getcsv) is what is sent; it agrees
+                    # with the best percentage so either reading is right.
                     wims.set_sheet_score(
-                        qclass, qsheet, f"s{student:05d}", percent=100, best=best
+                        qclass,
+                        qsheet,
+                        f"s{student:05d}",
+                        percent=100,
+                        best=best,
+                        score=best / 10,
                     )
                     sourcedid = f"{qclass}:{qsheet}:{student}"
                     expected[sourcedid] = f"{best / 100:.2f}".rstrip("0").rstrip(".")

@@ -15,7 +15,8 @@ Use::
         client = WimsClient(wims.url, "wimslti", "wimsltipass", "myclass")
 
 Tests set state directly (``add_class``, ``add_user``, ``add_sheet``,
-``set_sheet_score`` …), inject faults (``fail_next(job, kind)``,
+``set_sheet_score`` …, whose ``score`` is the teacher-formula score that
+getcsv reports), inject faults (``fail_next(job, kind)``,
 ``latency[job] = seconds``, ``busy = True``) and read ``calls`` /
 ``count(job)``. The double is also a plain WSGI application.
 """
@@ -121,6 +122,16 @@ _NOT_LOGIN_CHAR = re.compile(r"[^A-Za-z0-9;:^_#%~@-]")
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {closer: opener for opener, closer in _OPENERS.items()}
 _SESSION_ALPHABET = string.ascii_uppercase + string.digits
+_CSV_SEPARATORS = {"csv": ",", "tsv": "\t", "xls": ";"}
+# The getcsv columns the double plays and their labels (as 4.15a wrote them);
+# WIMS also has password, regnum, comments, external_auth and manual grades.
+_CSV_LABELS = {
+    "login": "#",
+    "lastname": "Family name",
+    "firstname": "First (given) name",
+    "email": "email address",
+    "average1": "Server average",
+}
 
 _PAGE_HEAD = """<html><head>
 <meta http-equiv=expires content="1 Jan 1990">
@@ -178,6 +189,10 @@ _HOME_PAGE = """<html><head><title>WIMS</title></head>
 
 class _DropConnection(Exception):
     """Raised by the app to close the connection without an answer."""
+
+
+class _PlainText(str):
+    """A job's whole answer, sent as text/plain without the JSON head."""
 
 
 class _Refusal(Exception):
@@ -251,6 +266,13 @@ def _number(value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return repr(float(value))
+
+
+def _csv_number(value: float) -> str:
+    """Write a number like getcsv: 10, 8.32, and a bare NaN."""
+    if value != value:
+        return "NaN"
+    return _number(value)
 
 
 def _numbers(values: Iterable[float]) -> str:
@@ -580,8 +602,14 @@ class WimsDouble:
         quality: float = 0.0,
         level: float = 0.0,
         best: float = 0.0,
+        score: float = 0.0,
     ) -> None:
-        """Set what getsheetscores reports for a user (NaN allowed)."""
+        """Set what getsheetscores and getcsv report for a user (NaN allowed).
+
+        score is the score of the teacher's formula, on 0–10, that getcsv
+        gives as ``sheet<N>``. The double does not compute it from the other
+        numbers: it stays 0, what WIMS answers for no work, unless given.
+        """
         with self._lock:
             klass = self._classes[qclass]
             klass.sheet_scores[(int(qsheet), quser)] = {
@@ -589,6 +617,7 @@ class WimsDouble:
                 "quality": quality,
                 "level": level,
                 "best": best,
+                "score": score,
             }
             self._touch(klass, f"score/{quser}")
 
@@ -738,6 +767,8 @@ class WimsDouble:
                 body = handler(params, environ, path)
         except _Refusal as refusal:
             return self._error(code, refusal.message)
+        if isinstance(body, _PlainText):
+            return "200 OK", TEXT_TYPE, str(body)
         head = f'{{"status" : "OK","code":"{code}"\n,"job":"{job}"\n,'
         return "200 OK", JSON_TYPE, head + body
 
@@ -1344,6 +1375,59 @@ class WimsDouble:
             f'"score_mean":{_number(sum(scores) / len(scores) if scores else 0)},\n'
             f'"data_scores":{data_scores}\n}}'
         )
+
+    def _job_getcsv(self, params: dict[str, str], *_: Any) -> str:
+        # Modelled on getcsv.proc and seq 77/78 of the transcript: a bare
+        # table of ids, labels, an empty line, then one row per user.
+        klass = self._class(params)
+        sep = _CSV_SEPARATORS.get(params.get("format", ""), ",")
+        # Every sheet and exam that is not pending, named by its number.
+        sheets = [n for n, sheet in enumerate(klass.sheets, start=1) if sheet.status]
+        exams = [n for n, exam in enumerate(klass.exams, start=1) if exam.status]
+        labels = dict(_CSV_LABELS)
+        labels.update((f"sheet{n}", klass.sheets[n - 1].title) for n in sheets)
+        labels.update((f"exam{n}", klass.exams[n - 1].title) for n in exams)
+        averages = ["average1"] if sheets or exams else []
+        groups = {
+            "name": ["lastname", "firstname"],
+            "names": ["lastname", "firstname"],
+            "allscore": [*averages, "sheets", "exams"],
+            "allscores": [*averages, "sheets", "exams"],
+            "averages": averages,
+            "sheets": [f"sheet{n}" for n in sheets],
+            "exams": [f"exam{n}" for n in exams],
+        }
+        columns: list[str] = []
+        option = params.get("option", "").lower() or "login,name"
+        for word in re.split(r"[,\s]+", option):
+            for name in groups.get(word, [word]):
+                for column in groups.get(name, [name]):
+                    if column in labels and column not in columns:
+                        columns.append(column)
+        if not columns:
+            raise _Refusal("nothing done")
+        lines = [
+            sep.join(columns),
+            sep.join(f'"{labels[column]}"' for column in columns),
+            "",
+        ]
+        for login, user in self._by_lastname(klass):
+            scores = {
+                f"sheet{n}": klass.sheet_scores.get((n, login), {}).get("score", 0.0)
+                for n in sheets
+            }
+            scores.update(
+                (f"exam{n}", klass.exam_scores.get((n, login), (0.0, 0))[0])
+                for n in exams
+            )
+            cells = {name: f'"{user.get(name, "")}"' for name in _CSV_LABELS}
+            cells["login"] = f'"{login}"'
+            cells.update((name, _csv_number(value)) for name, value in scores.items())
+            # As recorded, the server average is the plain mean of the scores.
+            mean = sum(scores.values()) / len(scores) if scores else 0.0
+            cells["average1"] = f'"{_csv_number(round(mean, 2))}"'
+            lines.append(sep.join(cells[column] for column in columns))
+        return _PlainText("".join(line + "\n" for line in lines))
 
     def _job_getclassmodif(self, params: dict[str, str], *_: Any) -> str:
         # Modelled on getclassmodif.proc (not recorded in the transcripts):

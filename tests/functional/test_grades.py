@@ -1,5 +1,6 @@
 """Grade passback end to end: launches, WIMS scores, the worker, the gradebook."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -38,11 +39,32 @@ class TestGradePassback:
         qsheet = wims.add_sheet(qclass)
         launch(testapp, f"/lti/C1/S{qsheet}/", lis_outcome_service_url=gradebook.url)
         quser = quser_of(dbsession, "u-1001")
-        wims.set_sheet_score(qclass, qsheet, quser, percent=100, quality=6, best=80)
+        # jdoe's numbers in the recording: the teacher's formula makes 8.32.
+        wims.set_sheet_score(
+            qclass, qsheet, quser, percent=100, quality=5.41, best=100, score=8.32
+        )
 
         worker.run_pass()
 
+        assert gradebook.scores == {SOURCEDID: "0.832"}
+
+    def test_without_the_formula_score_the_best_percentage_is_sent(
+        self, testapp, wims, qclass, gradebook, worker, dbsession, caplog
+    ):
+        qsheet = wims.add_sheet(qclass)
+        launch(testapp, f"/lti/C1/S{qsheet}/", lis_outcome_service_url=gradebook.url)
+        quser = quser_of(dbsession, "u-1001")
+        wims.set_sheet_score(
+            qclass, qsheet, quser, percent=100, quality=6, best=80, score=8.32
+        )
+        wims.fail_next("getcsv", "error:unauthorized")
+
+        with caplog.at_level(logging.WARNING):
+            report = worker.run_pass()
+
         assert gradebook.scores == {SOURCEDID: "0.8"}
+        assert report.activities_failed == 0
+        assert "getcsv: unauthorized" in caplog.text
 
     def test_an_exam_score_reaches_the_gradebook(
         self, testapp, wims, qclass, gradebook, worker, dbsession
@@ -92,7 +114,9 @@ class TestGradePassback:
             )
             qclass = qclass_of(dbsession, context_id)
             quser = quser_of(dbsession, user_id, context_id)
-            wims.set_sheet_score(qclass, qsheet, quser, percent=100, best=best)
+            wims.set_sheet_score(
+                qclass, qsheet, quser, percent=100, best=best, score=best / 10
+            )
 
         worker.run_pass()
 
@@ -111,7 +135,7 @@ class TestTeacherLaunch:
         qsheet = wims.add_sheet(qclass)
         launch(testapp, f"/lti/C1/S{qsheet}/", lis_outcome_service_url=gradebook.url)
         wims.set_sheet_score(
-            qclass, qsheet, quser_of(dbsession, "u-1001"), percent=100, best=60
+            qclass, qsheet, quser_of(dbsession, "u-1001"), percent=100, score=6
         )
         # A gradebook that never answers cannot hold the teacher back.
         gradebook.fail_next("hang", times=5)
@@ -140,7 +164,7 @@ class TestTeacherLaunch:
             # The worker syncs the new activity once: no score yet.
             wait_until(lambda: synced(dbsession))
             wims.set_sheet_score(
-                qclass, qsheet, quser_of(dbsession, "u-1001"), percent=100, best=45
+                qclass, qsheet, quser_of(dbsession, "u-1001"), percent=100, score=4.5
             )
             assert gradebook.received == []
 
@@ -264,11 +288,15 @@ def enrol(testapp, wims, dbsession, qclass, qsheet, gradebook, count):
             lis_result_sourcedid=sourcedid,
             lis_outcome_service_url=gradebook.url,
         )
-        best = number + 1
+        percent = number + 1
         wims.set_sheet_score(
-            qclass, qsheet, quser_of(dbsession, user_id), percent=100, best=best
+            qclass,
+            qsheet,
+            quser_of(dbsession, user_id),
+            percent=100,
+            score=percent / 10,
         )
-        expected[sourcedid] = str(best / 100).rstrip("0").rstrip(".")
+        expected[sourcedid] = str(percent / 100).rstrip("0").rstrip(".")
     return expected
 
 

@@ -3,13 +3,15 @@
 Which score is sent (``sheet_grade``, ``exam_grade``):
 
 * a worksheet: the score WIMS computes with the teacher's formula, on 0–10,
-  divided by 10, when WIMS gives it (a negative or NaN value means it does
-  not); otherwise the best-score percentage (``user_best``, 0–100) divided
-  by 100;
+  divided by 10, when WIMS gives it: the ``sheet<N>`` column of getcsv, as
+  getsheetscores has no such score. Otherwise (a negative, NaN or empty
+  cell, no column, a getcsv that failed) the best-score percentage
+  (``user_best`` of getsheetscores, 0–100) divided by 100;
 * an exam: the exam score, on 0–10, divided by 10;
 * nothing while the student has no score: getsheetscores lists every member
   of the class, worked or not, so a worksheet row whose numbers are all 0 or
-  NaN is "no score yet"; getexamscores lists only students who attempted.
+  NaN is "no score yet", whatever getcsv says (it writes 0 for no work);
+  getexamscores lists only students who attempted.
   A student who opened the link and did nothing gets nothing, not a zero;
 * a value above its scale (a bonus) is sent as 1, one below 0 as 0, with a
   warning; grades are rounded to 4 decimals.
@@ -25,10 +27,15 @@ How a pass works (``GradeSync.run_pass``):
    and never sync one activity at the same time. A claim is a lease that
    the worker renews; a killed worker's claims lapse, and a worker restarted
    on the same host takes back at once those of its dead predecessor.
-3. For a claimed activity, WIMS is asked once for all its scores; before
-   that, ``getclassmodif`` tells whether anybody touched the class since the
-   last sync, and an untouched class is not asked (a teacher's request is
-   always asked).
+3. For a claimed activity, WIMS is asked for all its scores at once, never
+   once per student: ``getexamscores`` for an exam; ``getsheetscores`` for
+   a sheet, then, if anybody has a score, ``getcsv`` for the formula scores.
+   A getcsv failure other than the class being gone costs one warning and
+   the sheet is graded on best percentages; if WIMS was only busy or slow,
+   the activity is read again soon instead of waiting for its class to
+   change. Before all that, ``getclassmodif`` tells whether anybody touched
+   the class since the last sync, and an untouched class is not asked (a
+   teacher's request is always asked).
 4. Scores that differ from the last one sent (or that are owed to a new
    sourcedid) are committed as ``pending_score`` before anything is sent, so
    nothing read is lost if the worker dies.
@@ -41,6 +48,7 @@ How a pass works (``GradeSync.run_pass``):
 """
 
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import re
@@ -85,6 +93,7 @@ from wimslti.wims import (
     WimsClient,
     WimsError,
     WimsRefused,
+    WimsUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -110,19 +119,23 @@ _SKIP_LOCKED_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "oracle"})
 
 
 def sheet_grade(row: SheetScore) -> Decimal | None:
-    """Return the LMS grade (0–1) of a getsheetscores row; None for no score yet."""
-    # WIMS 4.15a's getsheetscores has no teacher-formula score and the client
-    # reads none; a SheetScore that carries one as ``score`` is graded by it.
-    formula = getattr(row, "score", None)
-    if formula is not None and formula < 0:
-        formula = None
-    if not any((row.percent, row.quality, row.level, row.best, formula)):
+    """Return the LMS grade (0–1) of a sheet score; None for no score yet.
+
+    row is a getsheetscores row whose ``score`` is getcsv's formula score,
+    or None where getcsv gave none.
+    """
+    if not _has_score(row):
         return None
-    if formula is not None:
-        return _scaled(formula, SHEET_FORMULA_SCALE, row.quser)
+    if row.score is not None and row.score >= 0:
+        return _scaled(row.score, SHEET_FORMULA_SCALE, row.quser)
     if row.best is None:
         return None
     return _scaled(row.best, SHEET_PERCENT_SCALE, row.quser)
+
+
+def _has_score(row: SheetScore) -> bool:
+    """Tell whether getsheetscores shows any work of the user on the sheet."""
+    return any((row.percent, row.quality, row.level, row.best))
 
 
 def exam_grade(row: ExamScore) -> Decimal | None:
@@ -291,6 +304,9 @@ class _Work:
     outstanding: int = 0
     submitting: bool = False
     failed_fetch: bool = False
+    # The scores were read but WIMS was too busy or slow for the formula
+    # scores: grades went on best percentages and the activity is read soon.
+    partial_fetch: bool = False
     # The LMS's words for the first grade it refused for good.
     refusal: str | None = None
 
@@ -779,8 +795,7 @@ class _PassRun:
         self.report.wims_requests += 1
         try:
             if work.kind is ActivityKind.SHEET:
-                rows = client.getsheetscores(work.qclass, work.qitem)
-                grades = {row.quser: sheet_grade(row) for row in rows}
+                grades = self._sheet_grades(work, client)
             else:
                 exam_rows = client.getexamscores(work.qclass, work.qitem)
                 grades = {row.quser: exam_grade(row) for row in exam_rows}
@@ -792,9 +807,59 @@ class _PassRun:
             if not _NO_USER.search(error.message):
                 raise
             grades = {}
-        work.fetched_at = asked_at
+        # After a partial read the sync time stays as it was: the activity
+        # is read again even if nobody touches its class.
+        if not work.partial_fetch:
+            work.fetched_at = asked_at
         self.report.activities_synced += 1
         return {quser: grade for quser, grade in grades.items() if grade is not None}
+
+    def _sheet_grades(
+        self, work: _Work, client: WimsClient
+    ) -> dict[str, Decimal | None]:
+        """Grade a sheet on getsheetscores and, if anybody has a score, getcsv."""
+        rows = client.getsheetscores(work.qclass, work.qitem)
+        if any(_has_score(row) for row in rows):
+            formulas = self._formula_scores(work, client)
+            rows = [
+                dataclasses.replace(row, score=formulas.get(row.quser)) for row in rows
+            ]
+        return {row.quser: sheet_grade(row) for row in rows}
+
+    def _formula_scores(
+        self, work: _Work, client: WimsClient
+    ) -> dict[str, float | None]:
+        """Return the teacher-formula score of the sheet by login (getcsv).
+
+        When WIMS cannot give them the answer is empty, after one warning.
+
+        :raises ClassNotFound: if WIMS no longer has the class.
+        """
+        column = f"sheet{work.qitem}"
+        self.report.wims_requests += 1
+        try:
+            table = client.getcsv(work.qclass, ("login", "sheets"))
+        except ClassNotFound:
+            raise
+        except WimsError as error:
+            log.warning(
+                "getcsv of WIMS class %s failed; sheet %s is graded on best scores: %s",
+                work.qclass,
+                work.qitem,
+                error,
+            )
+            work.outcome = "synced on best scores (getcsv failed)"
+            work.partial_fetch = isinstance(error, WimsUnavailable)
+            return {}
+        if not any(column in cells for cells in table.values()):
+            log.warning(
+                "getcsv of WIMS class %s has no %s; the sheet is graded on best scores",
+                work.qclass,
+                column,
+            )
+            work.outcome = f"synced on best scores (getcsv has no {column})"
+            return {}
+        return {login: cells.get(column) for login, cells in table.items()}
 
     def _untouched(self, work: _Work, client: WimsClient) -> bool:
         """Tell whether WIMS says nobody touched the class since the last sync."""
@@ -1050,9 +1115,9 @@ class _PassRun:
     def _done(self, work: _Work) -> None:
         """Release the activity, with its sync time if WIMS was read."""
         values: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
-        if work.failed_fetch:
-            # WIMS could not answer: no worker asks it again for this activity
-            # before a while, whatever makes the activity due.
+        if work.failed_fetch or work.partial_fetch:
+            # WIMS could not answer (all): no worker asks it again for this
+            # activity before a while, whatever makes the activity due.
             values["claimed_until"] = self.now + timedelta(
                 seconds=min(self.config.backoff_base, self.config.interval)
             )

@@ -14,6 +14,7 @@ from wimslti.wims.client import (
     WimsClient,
     new_class_id,
     parse_answer,
+    parse_table,
 )
 from wimslti.wims.errors import (
     ClassExists,
@@ -69,6 +70,7 @@ __all__ = [
     "login_candidates",
     "new_class_id",
     "parse_answer",
+    "parse_table",
     "to_latin1",
     "wims_login",
 ]

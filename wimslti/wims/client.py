@@ -15,8 +15,8 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -52,8 +52,11 @@ CLASS_LIMIT_MIN = 1
 CLASS_LIMIT_MAX = 500
 _LEVEL = re.compile(r"E[1-6]|H[1-6]|U[1-5]|G|R")
 _OPTION = re.compile(r"[a-z_]+")
+# getcsv column ids and option words: login, sheets, sheet3, external_auth ...
+_COLUMN = re.compile(r"[a-z][a-z0-9_]*")
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 _HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"}
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,13 +147,18 @@ class ItemSummary:
 
 @dataclasses.dataclass(frozen=True)
 class SheetScore:
-    """The score of one user on a sheet; None where WIMS says NaN."""
+    """The score of one user on a sheet; None where WIMS says NaN.
+
+    score is the score of the teacher's formula on 0–10, which
+    getsheetscores does not give: the caller fills it from ``getcsv``.
+    """
 
     quser: str
     percent: float | None
     quality: float | None
     level: float | None
     best: float | None
+    score: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,6 +417,40 @@ class WimsClient:
             for quser, row in _score_rows(data, "getexamscores")
         ]
 
+    def getcsv(
+        self, qclass: str, columns: Iterable[str] = ("login", "sheets", "exams")
+    ) -> dict[str, dict[str, float | None]]:
+        """Return the score table of class qclass: login → column id → number.
+
+        columns are WIMS's option words: ``sheets`` (every sheet that is not
+        pending, as ``sheet<N>`` with N the sheet number), ``exams``
+        (``exam<N>``), ``averages``, or one column such as ``sheet2``; login
+        is always asked. ``sheet<N>`` is the score of the teacher's formula
+        and ``exam<N>`` the exam score, both on 0–10. A cell that is not a
+        number (NaN, empty, a name) reads as None.
+
+        :raises ValueError: for a column name that is not a WIMS column id.
+        :raises ClassNotFound: if the class does not exist.
+        :raises WimsRefused: for another ERROR answer.
+        :raises WimsProtocolError: for an answer that is not a table.
+        """
+        names = [str(column).strip().lower() for column in columns]
+        for name in names:
+            if not _COLUMN.fullmatch(name):
+                raise ValueError(f"not a getcsv column: {name!r}")
+        if "login" not in names:
+            names.insert(0, "login")
+        # wimsapi sends "frmt", which WIMS ignores (NOTES quirk 3): the
+        # parameter is "format". Tab-separated, because the names we store
+        # have no tabs (clean_value) while they may have commas.
+        return self._request(
+            "getcsv",
+            parse_table,
+            qclass=str(qclass),
+            format="tsv",
+            option=",".join(names),
+        )
+
     def getclassmodif(
         self, qclass: str, since: datetime.date | datetime.datetime
     ) -> list[str]:
@@ -431,6 +473,13 @@ class WimsClient:
 
         :raises WimsError: for any failure, see ``parse_answer``.
         """
+        return self._request(job, parse_answer, **params)
+
+    def _request(self, job: str, parse: Callable[..., _T], **params: str | None) -> _T:
+        """Send one adm/raw request and return what parse makes of the answer.
+
+        parse is called as ``parse_answer`` is: HTTP status, body, job, code.
+        """
         code = _new_code()
         fields = {
             "module": "adm/raw",
@@ -447,9 +496,7 @@ class WimsClient:
         try:
             body = _encode(fields, job)
             response = self._post(body, job)
-            return parse_answer(
-                response.status_code, response.content, job=job, code=code
-            )
+            return parse(response.status_code, response.content, job=job, code=code)
         except WimsError as error:
             kind = type(error).__name__
             outcome = f"{kind}: {error.message[:200]}"
@@ -678,14 +725,7 @@ def parse_answer(
     :raises WimsProtocolError: for anything else that is not an answer.
     """
     text = body.decode("iso-8859-1")
-    if http_status == 450:
-        if _BUSY.search(text) and not _UNMATCHED.search(text):
-            raise WimsUnavailable("WIMS is too busy (HTTP 450)", job=job)
-        raise WimsRejectedRequest(_page_summary(text), job=job)
-    if http_status >= 500:
-        raise WimsUnavailable(f"HTTP {http_status}", job=job)
-    if http_status != 200:
-        raise WimsProtocolError(f"unexpected HTTP {http_status}", job=job)
+    _check_http(http_status, text, job)
     stripped = text.lstrip(" \t\r\n")
     if stripped.startswith("{"):
         data = _parse_json(stripped, job)
@@ -703,6 +743,96 @@ def parse_answer(
     if code is not None and data.get("code") not in (None, code):
         raise WimsProtocolError("answer echoes another request's code", job=job)
     return data
+
+
+def parse_table(
+    http_status: int,
+    body: bytes,
+    *,
+    job: str | None = "getcsv",
+    code: str | None = None,
+) -> dict[str, dict[str, float | None]]:
+    """Return the rows of a getcsv table: login → column id → number or None.
+
+    getcsv answers a bare table, without status or code: a row of column
+    ids, a row of labels whose login cell is ``#``, an empty line, then one
+    row per user; strings are quoted (quotes inside are not escaped),
+    numbers bare, ``NaN`` possible. Cells are split on tabs, semicolons or
+    commas, as the header row shows. An adm/raw answer instead of a table
+    (an ERROR, in JSON or plain text) raises as ``parse_answer`` does.
+
+    :raises WimsRefused: (or a subclass) for an ERROR answer.
+    :raises WimsUnavailable: for "too busy" (HTTP 450) or an HTTP 5xx.
+    :raises WimsProtocolError: for anything else that is not a table.
+    """
+    text = body.decode("iso-8859-1")
+    _check_http(http_status, text, job)
+    stripped = text.lstrip(" \t\r\n")
+    if stripped.startswith(("{", "OK", "ERROR")):
+        parse_answer(http_status, body, job=job, code=code)
+        raise WimsProtocolError("an adm/raw answer, not a table", job=job)
+    lines = [line.rstrip("\r") for line in stripped.split("\n")]
+    header = lines[0]
+    sep = "\t" if "\t" in header else ";" if ";" in header else ","
+    ids = [cell.strip() for cell in _cells(header, sep)]
+    if "login" not in ids or not all(_COLUMN.fullmatch(cell) for cell in ids):
+        raise WimsProtocolError("not a getcsv table", job=job)
+    at = ids.index("login")
+    table: dict[str, dict[str, float | None]] = {}
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        cells = _cells(line, sep)
+        login = cells[at].strip() if at < len(cells) else ""
+        # The label row has "#" as the login's label; no login is that short.
+        if not login or login == "#":
+            continue
+        table[login] = {
+            name: _number(cells[index]) if index < len(cells) else None
+            for index, name in enumerate(ids)
+            if index != at
+        }
+    return table
+
+
+def _cells(line: str, sep: str) -> list[str]:
+    """Split a getcsv row; a quoted cell ends at a quote before sep or the end."""
+    cells = []
+    pos = 0
+    while True:
+        if line.startswith('"', pos):
+            end = line.find('"', pos + 1)
+            while end != -1 and not (
+                end + 1 == len(line) or line.startswith(sep, end + 1)
+            ):
+                end = line.find('"', end + 1)
+            if end == -1:
+                cells.append(line[pos + 1 :])
+                return cells
+            cells.append(line[pos + 1 : end])
+            pos = end + 1
+        else:
+            end = line.find(sep, pos)
+            if end == -1:
+                cells.append(line[pos:])
+                return cells
+            cells.append(line[pos:end])
+            pos = end
+        if pos >= len(line):
+            return cells
+        pos += len(sep)
+
+
+def _check_http(http_status: int, text: str, job: str | None) -> None:
+    """Raise the error an HTTP status other than 200 means."""
+    if http_status == 450:
+        if _BUSY.search(text) and not _UNMATCHED.search(text):
+            raise WimsUnavailable("WIMS is too busy (HTTP 450)", job=job)
+        raise WimsRejectedRequest(_page_summary(text), job=job)
+    if http_status >= 500:
+        raise WimsUnavailable(f"HTTP {http_status}", job=job)
+    if http_status != 200:
+        raise WimsProtocolError(f"unexpected HTTP {http_status}", job=job)
 
 
 def _page_summary(page: str) -> str:

@@ -41,6 +41,7 @@ from wimslti.wims import (
     WimsUnavailable,
     new_class_id,
     parse_answer,
+    parse_table,
 )
 from wimslti.wims import client as client_module
 
@@ -249,6 +250,116 @@ class TestParseAnswer:
         assert "wimsltipass" not in str(error.value)
 
 
+class TestParseTableOnTheRecordedTranscript:
+    # jdoe: percent 100, quality 5.41 on sheet 2; elodie: 10 on sheet 2 and
+    # on exam 1 (seq 67 and 70); sheet 1 has no exercise, sheet 3 is pending.
+    SCORES = {
+        "jdoe": {"sheet1": 0.0, "sheet2": 8.32, "exam1": 0.0, "average1": 2.77},
+        "anne@martin": {"sheet1": 0.0, "sheet2": 0.0, "exam1": 0.0, "average1": 0.0},
+        "elodie": {"sheet1": 0.0, "sheet2": 10.0, "exam1": 10.0, "average1": 6.67},
+        "zoeang": {"sheet1": 0.0, "sheet2": 0.0, "exam1": 0.0, "average1": 0.0},
+    }
+
+    def test_it_reads_the_csv_answer(self, records):
+        table = parse_table(200, base64.b64decode(records[77]["response_b64"]))
+
+        assert table == {
+            login: {"lastname": None, "firstname": None, **scores}
+            for login, scores in self.SCORES.items()
+        }
+
+    def test_it_reads_the_tsv_answer_in_the_order_asked(self, records):
+        table = parse_table(200, base64.b64decode(records[78]["response_b64"]))
+
+        assert list(table) == ["jdoe", "anne@martin", "elodie", "zoeang"]
+        assert list(table["jdoe"]) == [
+            "firstname",
+            "lastname",
+            "email",
+            "sheet1",
+            "sheet2",
+            "exam1",
+            "average1",
+        ]
+        assert {
+            login: {name: cells[name] for name in self.SCORES[login]}
+            for login, cells in table.items()
+        } == self.SCORES
+
+    @pytest.mark.parametrize(
+        ("seq", "error_class"),
+        [
+            (98, ClassNotFound),  # JSON ERROR
+            (104, ClassNotFound),
+            (10, ClassNotConnected),
+            (114, ClassNotFound),  # plain-text ERROR
+            (101, IdentificationFailure),
+            (116, WimsUnavailable),  # too busy
+            (18, WimsRejectedRequest),
+            (1, WimsProtocolError),  # an OK answer is no table either
+        ],
+    )
+    def test_an_adm_raw_answer_raises_its_typed_error(self, records, seq, error_class):
+        record = records[seq]
+
+        with pytest.raises(error_class) as error:
+            parse_table(record["http_status"], base64.b64decode(record["response_b64"]))
+
+        assert type(error.value) is error_class
+        assert error.value.job == "getcsv"
+
+
+class TestParseTable:
+    def test_quotes_in_a_name_do_not_shift_the_cells(self):
+        body = (
+            b'login\tlastname\tsheet1\n"#"\t"Family name"\t"S"\n\n'
+            b'"quote"\t"O"Brien"\t7.5\n"jdoe"\t"Doe"\t2\n'
+        )
+
+        assert parse_table(200, body) == {
+            "quote": {"lastname": None, "sheet1": 7.5},
+            "jdoe": {"lastname": None, "sheet1": 2.0},
+        }
+
+    def test_a_comma_inside_a_quoted_csv_cell_is_text(self):
+        body = b'login,lastname,sheet1\n"#","Name","S, 1"\n\n"jdoe","Doe, Jr",4\n'
+
+        assert parse_table(200, body) == {"jdoe": {"lastname": None, "sheet1": 4.0}}
+
+    def test_nan_empty_and_missing_cells_are_none(self):
+        body = (
+            b'login;sheet1;sheet2;exam1\r\n"#";"A";"B";"E"\r\n\r\n'
+            b'"jdoe";NaN;"";\r\n"anne";3\r\n'
+        )
+
+        assert parse_table(200, body) == {
+            "jdoe": {"sheet1": None, "sheet2": None, "exam1": None},
+            "anne": {"sheet1": 3.0, "sheet2": None, "exam1": None},
+        }
+
+    def test_login_may_be_any_column(self):
+        body = b'sheet2\tlogin\n"S"\t"#"\n\n8.32\t"jdoe"\n'
+
+        assert parse_table(200, body) == {"jdoe": {"sheet2": 8.32}}
+
+    def test_a_class_without_users_is_an_empty_table(self):
+        assert parse_table(200, b'login\tsheet1\n"#"\t"S"\n\n') == {}
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"",
+            b"<html><body>WIMS</body></html>",
+            b"\x00\x93<<garbage>> 42\n",
+            b"lastname,firstname\nDoe,John\n",
+            b'{"status" : "OK","code":"C"\n,"job":"getcsv"\n}',
+        ],
+    )
+    def test_what_is_not_a_table_is_a_protocol_error(self, body):
+        with pytest.raises(WimsProtocolError):
+            parse_table(200, body)
+
+
 class TestClientOnRecordedAnswers:
     """Each client method, fed the recorded answer of WIMS 4.15a."""
 
@@ -352,6 +463,16 @@ class TestClientOnRecordedAnswers:
         scores = replay(70, lambda c: c.getexamscores("3991348", 1))
 
         assert scores == [ExamScore("elodie", 10.0, 1)]
+
+    def test_getcsv(self, replay):
+        table = replay(78, lambda c: c.getcsv("3991348"))
+
+        assert table["jdoe"]["sheet2"] == 8.32
+        assert table["elodie"]["exam1"] == 10.0
+
+    def test_getcsv_of_a_deleted_class(self, replay):
+        with pytest.raises(ClassNotFound):
+            replay(98, lambda c: c.getcsv("3991348"))
 
     def test_delclass(self, replay):
         assert replay(97, lambda c: c.delclass("3991348")) is None
@@ -466,6 +587,8 @@ class TestRequests:
             lambda c: c.adduser("1234567", "x" * 25, USER),
             lambda c: c.adduser("1234567", "jdoe", UserInfo("Doe", "J", "---")),
             lambda c: c.getclass("1234567", ["description", "bad name"]),
+            lambda c: c.getcsv("1234567", ["login", "sheet 1"]),
+            lambda c: c.getcsv("1234567", ["login", "x&option=password"]),
         ],
     )
     def test_values_wims_would_refuse_are_not_sent(self, wims, client, call):
@@ -497,6 +620,16 @@ class TestRequests:
         )
         for secret in ("wimsltipass", "Classpw42", "Teacherpw42", "Userpw42"):
             assert secret not in caplog.text
+
+    def test_getcsv_asks_wims_for_tab_separated_columns(self, wims, client):
+        qclass = wims.add_class()
+
+        client.getcsv(qclass)
+        client.getcsv(qclass, ["sheet2"])
+
+        asked = [(params["format"], params["option"]) for _, params in wims.calls]
+        assert asked == [("tsv", "login,sheets,exams"), ("tsv", "login,sheet2")]
+        assert "frmt" not in wims.calls[0][1]
 
     def test_new_class_id_has_7_digits(self):
         assert all(re.fullmatch(r"[1-9]\d{6}", new_class_id()) for _ in range(50))
@@ -723,6 +856,29 @@ class TestClientAgainstTheDouble:
         ]
         with pytest.raises(SheetNotActive):
             client.getsheetscores(qclass, pending)
+
+    def test_getcsv(self, wims, client):
+        qclass = wims.add_class()
+        wims.add_user(qclass, "adam", lastname='O"Adam, Jr')
+        wims.add_user(qclass, "zed", lastname="Zed")
+        sheet = wims.add_sheet(qclass)
+        pending = wims.add_sheet(qclass, status=0)
+        exam = wims.add_exam(qclass)
+        wims.set_sheet_score(qclass, sheet, "zed", percent=100, best=100, score=8.32)
+        wims.set_sheet_score(qclass, sheet, "adam", score=float("nan"))
+        wims.set_exam_score(qclass, exam, "zed", score=6.5)
+
+        table = client.getcsv(qclass)
+
+        assert table == {
+            "adam": {f"sheet{sheet}": None, f"exam{exam}": 0.0},
+            "zed": {f"sheet{sheet}": 8.32, f"exam{exam}": 6.5},
+        }
+        assert f"sheet{pending}" not in table["zed"]
+
+    def test_getcsv_of_a_missing_class(self, client):
+        with pytest.raises(ClassNotFound):
+            client.getcsv("1234567")
 
     def test_getexamscores(self, wims, client):
         qclass = wims.add_class()
