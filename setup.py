@@ -29,6 +29,9 @@ requires = [
 
 tests_require = [
     "aiosmtpd>=1.4,<2",
+    # Extracts the messages to translate (wimslti/locale/README.md) and reads
+    # the catalogs in tests; the app itself reads the committed .mo files.
+    "Babel>=2.12,<3",
     "beautifulsoup4>=4.12",
     "hypothesis>=6.100",
     # Drives Debian's chromium in tests/browser; no browser of its own.

@@ -22,6 +22,8 @@ def main(global_config: dict[str, Any] | None, **settings: Any) -> Any:
         config.set_request_factory(GatewayRequest)
         config.include("pyramid_jinja2")
         config.add_jinja2_search_path("wimslti:templates", name=".jinja2")
+        # The locale negotiator, the translations and their Jinja2 filter.
+        config.include("wimslti.i18n")
         config.include("pyramid_services")
         config.include("wimslti.models")
         config.include("wimslti.metrics")
@@ -30,6 +32,8 @@ def main(global_config: dict[str, Any] | None, **settings: Any) -> Any:
         # pyramid_mailer and the class credentials mail.
         config.include("wimslti.services.mail")
         config.include("wimslti.services.admin")
+        # The class page of teachers, and the signer of their passes to it.
+        config.include("wimslti.services.class_links")
         # The admin's session cookie and the ACL-based security policy.
         config.include("wimslti.security")
         config.include("wimslti.config")

@@ -20,6 +20,7 @@ from pyramid.request import Request
 from pyramid.session import SignedCookieSessionFactory
 
 from wimslti.models import AdminUser
+from wimslti.services.class_links import teacher_principals
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,17 @@ class AdminSecurityPolicy:
         return self.acl.permits(context, self.principals(request), permission)
 
     def principals(self, request: Request) -> list[str]:
+        # A teacher's pass opens the page of one class (views/teacher.py).
+        teacher = teacher_principals(request)
         if request.identity is None:
-            return [Everyone]
-        return [Everyone, Authenticated, ADMINS, f"admin:{request.identity.id}"]
+            return [Everyone, *teacher]
+        return [
+            Everyone,
+            Authenticated,
+            ADMINS,
+            f"admin:{request.identity.id}",
+            *teacher,
+        ]
 
     def remember(self, request: Request, userid: Any, **kw: Any) -> list:
         user = request.dbsession.get(AdminUser, userid)

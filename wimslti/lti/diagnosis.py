@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1, signature
 from sqlalchemy.orm import Session
 
+from wimslti.i18n import Joined, _
 from wimslti.lti.errors import InvalidLaunchParameters
 from wimslti.lti.oauth import OAUTH_REQUIRED, SignedRequest
 from wimslti.lti.params import parse_launch
@@ -46,12 +48,15 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Check:
-    """One question a real launch asks, and its answer for this launch."""
+    """One question a real launch asks, and its answer for this launch.
+
+    ``summary`` and ``hint`` are translation strings (or ``Joined`` ones).
+    """
 
     name: str
     status: Status
-    summary: str
-    hint: str = ""
+    summary: Any
+    hint: Any = ""
 
     @property
     def refuses(self) -> bool:
@@ -147,11 +152,15 @@ class LaunchDiagnosis:
                 Check(
                     "encoding",
                     Status.FAILED,
-                    "The launch's form data is not valid UTF-8: the values "
-                    "shown have replacement characters (�) and the signature "
-                    "cannot verify.",
-                    "LTI 1.1 launches are sent as UTF-8: check the character "
-                    "set settings of the LMS.",
+                    _(
+                        "The launch's form data is not valid UTF-8: the values "
+                        "shown have replacement characters (�) and the "
+                        "signature cannot verify."
+                    ),
+                    _(
+                        "LTI 1.1 launches are sent as UTF-8: check the "
+                        "character set settings of the LMS."
+                    ),
                 )
             )
 
@@ -188,26 +197,42 @@ class LaunchDiagnosis:
 
     def _key(self, key: str) -> tuple[Lms | None, Check]:
         if not key:
-            return None, Check("key", Status.FAILED, "The launch has no consumer key.")
+            return None, Check(
+                "key", Status.FAILED, _("The launch has no consumer key.")
+            )
         lms = self.dbsession.scalars(sa.select(Lms).where(Lms.key == key)).first()
         if lms is None:
             return None, Check(
                 "key",
                 Status.FAILED,
-                f"The consumer key {key!r} is not known to the gateway.",
-                "Check the key typed in the LMS (no space before or after), or "
-                "ask the gateway's administrator to declare this LMS with it.",
+                _(
+                    "The consumer key ${key} is not known to the gateway.",
+                    mapping={"key": repr(key)},
+                ),
+                _(
+                    "Check the key typed in the LMS (no space before or after), "
+                    "or ask the gateway's administrator to declare this LMS "
+                    "with it."
+                ),
             )
         if not lms.is_active:
             return None, Check(
                 "key",
                 Status.FAILED,
-                f"The consumer key {key!r} belongs to an LMS the gateway no "
-                "longer serves (retired).",
-                "Ask the gateway's administrator to declare it again.",
+                _(
+                    "The consumer key ${key} belongs to an LMS the gateway no "
+                    "longer serves (retired).",
+                    mapping={"key": repr(key)},
+                ),
+                _("Ask the gateway's administrator to declare it again."),
             )
         return lms, Check(
-            "key", Status.OK, f"The consumer key {key!r} is the one of {lms.name}."
+            "key",
+            Status.OK,
+            _(
+                "The consumer key ${key} is the one of ${name}.",
+                mapping={"key": repr(key), "name": lms.name},
+            ),
         )
 
     def _signature(
@@ -222,29 +247,37 @@ class LaunchDiagnosis:
             return Check(
                 "signature",
                 Status.FAILED,
-                "The launch is not signed: " + ", ".join(missing) + " missing.",
-                "The LMS must send an LTI 1.0/1.1 launch signed with the "
-                "consumer key and secret.",
+                _(
+                    "The launch is not signed: ${names} missing.",
+                    mapping={"names": ", ".join(missing)},
+                ),
+                _(
+                    "The LMS must send an LTI 1.0/1.1 launch signed with the "
+                    "consumer key and secret."
+                ),
             ), ""
         method = form["oauth_signature_method"]
         if method != SIGNATURE_HMAC_SHA1:
             return Check(
                 "signature",
                 Status.FAILED,
-                f"The launch is signed with {method}; LTI 1.1 and the gateway "
-                "use HMAC-SHA1.",
+                _(
+                    "The launch is signed with ${method}; LTI 1.1 and the "
+                    "gateway use HMAC-SHA1.",
+                    mapping={"method": method},
+                ),
             ), ""
         if lms is None:
             return Check(
                 "signature",
                 Status.UNKNOWN,
-                "The signature cannot be checked without a known consumer key.",
+                _("The signature cannot be checked without a known consumer key."),
             ), ""
         if signature_verifies(signed.url, signed.method, signed.params, lms.secret):
             return Check(
                 "signature",
                 Status.OK,
-                f"The signature verifies for {signed.url}.",
+                _("The signature verifies for ${url}.", mapping={"url": signed.url}),
             ), ""
         seen = urlsplit(signed.url)
         for candidate in _candidate_urls(seen, signed.headers):
@@ -255,44 +288,62 @@ class LaunchDiagnosis:
         return Check(
             "signature",
             Status.FAILED,
-            f"The signature does not verify for {signed.url}, nor for the other "
-            "URLs the LMS may have signed (http/https, with or without the "
-            "trailing slash, the host a proxy forwarded).",
-            "Most likely the shared secret typed in the LMS is not the one "
-            f"declared for the key {lms.key!r} (look for a space copied along "
-            "with it). Otherwise a proxy rewrites the URL without saying so: "
-            "set wimslti.public_url to the public base URL of the gateway.",
+            _(
+                "The signature does not verify for ${url}, nor for the other "
+                "URLs the LMS may have signed (http/https, with or without the "
+                "trailing slash, the host a proxy forwarded).",
+                mapping={"url": signed.url},
+            ),
+            _(
+                "Most likely the shared secret typed in the LMS is not the one "
+                "declared for the key ${key} (look for a space copied along "
+                "with it). Otherwise a proxy rewrites the URL without saying "
+                "so: set wimslti.public_url to the public base URL of the "
+                "gateway.",
+                mapping={"key": repr(lms.key)},
+            ),
         ), ""
 
     def _timestamp(self, timestamp: str) -> tuple[int | None, Check]:
         if not timestamp.isdigit():
             return None, Check(
-                "timestamp", Status.FAILED, "The oauth_timestamp is missing or invalid."
+                "timestamp",
+                Status.FAILED,
+                _("The oauth_timestamp is missing or invalid."),
             )
         offset = int(timestamp) - int(self.clock())
         if abs(offset) > self.window:
             return offset, Check(
                 "timestamp",
                 Status.FAILED,
-                f"Clock skew: the LMS's oauth_timestamp is {offset:+d} s from the "
-                f"gateway's clock, outside the ±{self.window} s a launch may be off.",
-                "Set the clocks of the LMS server and of the gateway by NTP. "
-                "A launch page left open that long and then submitted looks "
-                "the same: launch again from the LMS.",
+                _(
+                    "Clock skew: the LMS's oauth_timestamp is ${offset} s from "
+                    "the gateway's clock, outside the ±${window} s a launch may "
+                    "be off.",
+                    mapping={"offset": format(offset, "+d"), "window": self.window},
+                ),
+                _(
+                    "Set the clocks of the LMS server and of the gateway by "
+                    "NTP. A launch page left open that long and then submitted "
+                    "looks the same: launch again from the LMS."
+                ),
             )
         status = Status.WARNING if abs(offset) > NOTABLE_OFFSET else Status.OK
         return offset, Check(
             "timestamp",
             status,
-            f"The LMS's clock is {offset:+d} s from the gateway's (allowed: "
-            f"±{self.window} s).",
+            _(
+                "The LMS's clock is ${offset} s from the gateway's (allowed: "
+                "±${window} s).",
+                mapping={"offset": format(offset, "+d"), "window": self.window},
+            ),
         )
 
     def _nonce(self, form: dict[str, str], key_known: bool) -> Check:
         nonce = form.get("oauth_nonce", "")
         timestamp = form.get("oauth_timestamp", "")
         if not (key_known and nonce and timestamp.isdigit()):
-            return Check("nonce", Status.UNKNOWN, "The nonce was not checked.")
+            return Check("nonce", Status.UNKNOWN, _("The nonce was not checked."))
         used = self.dbsession.scalars(
             sa.select(OAuthNonce.id).where(
                 OAuthNonce.consumer_key == form["oauth_consumer_key"],
@@ -304,36 +355,56 @@ class LaunchDiagnosis:
             return Check(
                 "nonce",
                 Status.FAILED,
-                "Reused nonce: a launch with this very oauth_nonce was already "
-                "accepted, so a real launch would be refused as a replay.",
-                "The browser or the LMS sent an old launch again (reload, back "
-                "button, double click): launch again from the LMS.",
+                _(
+                    "Reused nonce: a launch with this very oauth_nonce was "
+                    "already accepted, so a real launch would be refused as a "
+                    "replay."
+                ),
+                _(
+                    "The browser or the LMS sent an old launch again (reload, "
+                    "back button, double click): launch again from the LMS."
+                ),
             )
         return Check(
             "nonce",
             Status.OK,
-            "The nonce was not used before (a diagnostic launch does not use it up).",
+            _(
+                "The nonce was not used before (a diagnostic launch does not "
+                "use it up)."
+            ),
         )
 
     def _guid(self, lms: Lms | None, guid: str, authenticated: bool) -> Check:
         if lms is None:
-            return Check("guid", Status.UNKNOWN, "The LMS is not known.")
+            return Check("guid", Status.UNKNOWN, _("The LMS is not known."))
         if not guid:
             return Check(
                 "guid",
                 Status.OK,
-                "The LMS sends no tool_consumer_instance_guid: the consumer key "
-                "alone tells the LMS.",
+                _(
+                    "The LMS sends no tool_consumer_instance_guid: the consumer "
+                    "key alone tells the LMS."
+                ),
             )
         if not lms.guid:
             return Check(
                 "guid",
                 Status.WARNING,
-                f"{lms.name} is declared without a GUID.",
-                f"Declare guid: {guid} for the key {lms.key!r}.",
+                _("${name} is declared without a GUID.", mapping={"name": lms.name}),
+                _(
+                    "Declare guid: ${guid} for the key ${key}.",
+                    mapping={"guid": guid, "key": repr(lms.key)},
+                ),
             )
         if guid == lms.guid:
-            return Check("guid", Status.OK, f"The GUID {guid!r} is the one declared.")
+            return Check(
+                "guid",
+                Status.OK,
+                _(
+                    "The GUID ${guid} is the one declared.",
+                    mapping={"guid": repr(guid)},
+                ),
+            )
         other = None
         if authenticated:
             other = self.dbsession.scalars(
@@ -343,16 +414,27 @@ class LaunchDiagnosis:
             return Check(
                 "guid",
                 Status.FAILED,
-                f"The GUID {guid!r} is the one of another LMS ({other.name}): a "
-                "real launch is refused when the key of one LMS claims another.",
-                "Use the consumer key of that LMS in it.",
+                _(
+                    "The GUID ${guid} is the one of another LMS (${name}): a "
+                    "real launch is refused when the key of one LMS claims "
+                    "another.",
+                    mapping={"guid": repr(guid), "name": other.name},
+                ),
+                _("Use the consumer key of that LMS in it."),
             )
         return Check(
             "guid",
             Status.WARNING,
-            f"The GUID {guid!r} differs from the one declared ({lms.guid!r}); a "
-            "real launch goes on (the key decides) and the gateway logs a warning.",
-            f"If the LMS moved to a new address, declare guid: {guid}.",
+            _(
+                "The GUID ${guid} differs from the one declared (${declared}); "
+                "a real launch goes on (the key decides) and the gateway logs a "
+                "warning.",
+                mapping={"guid": repr(guid), "declared": repr(lms.guid)},
+            ),
+            _(
+                "If the LMS moved to a new address, declare guid: ${guid}.",
+                mapping={"guid": guid},
+            ),
         )
 
     def _parameters(self, form: dict[str, str]) -> Check:
@@ -362,11 +444,14 @@ class LaunchDiagnosis:
             return Check(
                 "parameters",
                 Status.FAILED,
-                "The launch parameters would be refused: "
-                + "; ".join(error.problems)
-                + ".",
+                _(
+                    "The launch parameters would be refused: ${problems}.",
+                    mapping={"problems": Joined(error.translatable_problems, "; ")},
+                ),
             )
-        return Check("parameters", Status.OK, "The launch parameters are all usable.")
+        return Check(
+            "parameters", Status.OK, _("The launch parameters are all usable.")
+        )
 
     def _servers(self, lms: Lms) -> list[WimsServer]:
         servers = self.dbsession.scalars(
@@ -428,46 +513,64 @@ def _explain(
     signed: SplitResult,
     headers: dict[str, str],
     proxy: ProxyContext,
-) -> tuple[str, str]:
+) -> tuple[Any, Any]:
     """Say why the LMS signed ``signed`` and the gateway saw ``seen``."""
     causes = []
     hints = []
     if signed.scheme != seen.scheme:
         causes.append(
-            f"http vs https: the LMS signed the launch for {signed.scheme}:// and "
-            f"the gateway received it as {seen.scheme}://"
+            _(
+                "http vs https: the LMS signed the launch for ${signed}:// and "
+                "the gateway received it as ${seen}://",
+                mapping={"signed": signed.scheme, "seen": seen.scheme},
+            )
         )
         if signed.scheme == "https":
             hints.append(
-                "A proxy terminates TLS without telling the gateway: it must send "
-                "X-Forwarded-Proto: https from an address in wimslti.trusted_proxies, "
-                "or set wimslti.public_url."
+                _(
+                    "A proxy terminates TLS without telling the gateway: it must "
+                    "send X-Forwarded-Proto: https from an address in "
+                    "wimslti.trusted_proxies, or set wimslti.public_url."
+                )
             )
         else:
             hints.append(
-                f"Write the tool URL in the LMS with https:// "
-                f"({seen._replace(query='').geturl()})."
+                _(
+                    "Write the tool URL in the LMS with https:// (${url}).",
+                    mapping={"url": seen._replace(query="").geturl()},
+                )
             )
     if signed.netloc.lower() != seen.netloc.lower():
         causes.append(
-            f"a proxy changes the host: the LMS signed for {signed.netloc} and "
-            f"the gateway saw {seen.netloc}"
+            _(
+                "a proxy changes the host: the LMS signed for ${signed} and the "
+                "gateway saw ${seen}",
+                mapping={"signed": signed.netloc, "seen": seen.netloc},
+            )
         )
     if _strip_slash(signed.path) != _strip_slash(seen.path):
         causes.append(
-            f"a proxy changes the path: the LMS signed {signed.path} and the "
-            f"gateway saw {seen.path}"
+            _(
+                "a proxy changes the path: the LMS signed ${signed} and the "
+                "gateway saw ${seen}",
+                mapping={"signed": signed.path, "seen": seen.path},
+            )
         )
     elif signed.path != seen.path:
         causes.append(
-            f"trailing slash: the LMS signed {signed.path} and the launch arrived "
-            f"at {seen.path}"
+            _(
+                "trailing slash: the LMS signed ${signed} and the launch arrived "
+                "at ${seen}",
+                mapping={"signed": signed.path, "seen": seen.path},
+            )
         )
         hints.append(
-            "Something in front of the gateway adds or removes the slash (a "
-            "redirect or a rewrite rule): write the URL in the LMS exactly as the "
-            "gateway's page of launch URLs gives it, with its slash, and let the "
-            "proxy pass the path unchanged."
+            _(
+                "Something in front of the gateway adds or removes the slash (a "
+                "redirect or a rewrite rule): write the URL in the LMS exactly as "
+                "the gateway's page of launch URLs gives it, with its slash, and "
+                "let the proxy pass the path unchanged."
+            )
         )
     if signed.netloc.lower() != seen.netloc.lower() or _strip_slash(
         signed.path
@@ -475,28 +578,32 @@ def _explain(
         forwarded = any(name.lower().startswith("x-forwarded-") for name in headers)
         if forwarded and not proxy.peer_trusted:
             hints.append(
-                "The proxy sends X-Forwarded-* headers, but its address is not in "
-                "wimslti.trusted_proxies, so the gateway does not believe them: "
-                "add it there."
+                _(
+                    "The proxy sends X-Forwarded-* headers, but its address is "
+                    "not in wimslti.trusted_proxies, so the gateway does not "
+                    "believe them: add it there."
+                )
             )
         elif proxy.public_url:
             hints.append(
-                f"wimslti.public_url is {proxy.public_url}: make it the base URL "
-                "the LMS uses."
+                _(
+                    "wimslti.public_url is ${url}: make it the base URL the LMS uses.",
+                    mapping={"url": proxy.public_url},
+                )
             )
         else:
             hints.append(
-                "Let the proxy send X-Forwarded-Host (and X-Forwarded-Prefix for a "
-                "sub-path) from an address in wimslti.trusted_proxies, or set "
-                "wimslti.public_url to the public base URL."
+                _(
+                    "Let the proxy send X-Forwarded-Host (and X-Forwarded-Prefix "
+                    "for a sub-path) from an address in wimslti.trusted_proxies, "
+                    "or set wimslti.public_url to the public base URL."
+                )
             )
-    summary = (
-        "The signature verifies only for "
-        + signed.geturl()
-        + ": "
-        + ("; ".join(causes) + ".")
+    summary = _(
+        "The signature verifies only for ${url}: ${causes}.",
+        mapping={"url": signed.geturl(), "causes": Joined(causes, "; ")},
     )
-    return summary, " ".join(hints)
+    return summary, Joined(hints)
 
 
 def _first(header: str | None) -> str:

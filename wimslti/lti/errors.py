@@ -1,12 +1,18 @@
 """Why a launch is refused, in words for the person who launched it."""
 
+from pyramid.i18n import Localizer
+
+from wimslti.i18n import _, translate
+
 
 class LaunchError(Exception):
     """A launch that cannot go on; ``status`` is the HTTP status of the page.
 
-    ``message`` is shown to the person and sent back to the LMS as
-    ``lti_errormsg``; ``detail`` is for the LMS administrator
-    (``lti_errorlog``) and the log, and never holds a secret.
+    ``message`` is shown to the person, in their language (see ``shown``),
+    and sent back to the LMS as ``lti_errormsg``; it may be a translation
+    string, and the attribute holds its English text. ``detail`` is for the
+    LMS administrator (``lti_errorlog``) and the log, in English, and never
+    holds a secret.
     """
 
     status = 400
@@ -15,9 +21,14 @@ class LaunchError(Exception):
     authenticated = True
 
     def __init__(self, message: str, detail: str = ""):
-        super().__init__(message)
-        self.message = message
+        self.translatable = message
+        self.message = translate(message)
+        super().__init__(self.message)
         self.detail = detail
+
+    def shown(self, localizer: Localizer) -> str:
+        """Return the message in the language of ``localizer``."""
+        return translate(self.translatable, localizer)
 
 
 class InvalidLaunchParameters(LaunchError):
@@ -26,10 +37,23 @@ class InvalidLaunchParameters(LaunchError):
     status = 400
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
+        # Each problem may be a translation string; ``problems`` is English.
+        self.translatable_problems = problems
+        self.problems = [translate(problem) for problem in problems]
         super().__init__(
-            "The launch cannot go on: " + "; ".join(problems) + ".",
-            detail="invalid parameters: " + "; ".join(problems),
+            self._sentence(self.problems),
+            detail="invalid parameters: " + "; ".join(self.problems),
+        )
+
+    def shown(self, localizer: Localizer) -> str:
+        problems = [translate(p, localizer) for p in self.translatable_problems]
+        return translate(self._sentence(problems), localizer)
+
+    @staticmethod
+    def _sentence(problems: list[str]) -> str:
+        return _(
+            "The launch cannot go on: ${problems}.",
+            mapping={"problems": "; ".join(problems)},
         )
 
 

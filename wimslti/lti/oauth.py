@@ -18,6 +18,7 @@ from oauthlib.oauth1 import RequestValidator, SignatureOnlyEndpoint
 from oauthlib.oauth1.rfc5849 import SIGNATURE_HMAC_SHA1
 from sqlalchemy.orm import Session, sessionmaker
 
+from wimslti.i18n import _
 from wimslti.lti.errors import LaunchNotAuthenticated
 from wimslti.models import Lms, OAuthNonce, committed_session
 
@@ -30,7 +31,7 @@ OAUTH_REQUIRED = (
     "oauth_signature",
     "oauth_signature_method",
 )
-NOT_AUTHENTICATED = (
+NOT_AUTHENTICATED = _(
     "The LMS could not be recognised: this launch is not signed with a key "
     "and secret known to the gateway. Ask the LMS administrator to check the "
     "tool's consumer key and secret."
@@ -124,14 +125,19 @@ class LaunchVerifier:
         if missing:
             raise LaunchNotAuthenticated(
                 "missing",
-                "This launch is not signed: " + ", ".join(missing) + " missing.",
+                _(
+                    "This launch is not signed: ${names} missing.",
+                    mapping={"names": ", ".join(missing)},
+                ),
             )
         if params["oauth_signature_method"] != SIGNATURE_HMAC_SHA1:
             raise LaunchNotAuthenticated(
                 "method",
-                "This launch is signed with "
-                f"{params['oauth_signature_method']!r}; the gateway accepts "
-                "HMAC-SHA1, as LTI 1.1 requires.",
+                _(
+                    "This launch is signed with ${method}; the gateway accepts "
+                    "HMAC-SHA1, as LTI 1.1 requires.",
+                    mapping={"method": repr(params["oauth_signature_method"])},
+                ),
             )
         self._check_timestamp(params["oauth_timestamp"])
 
@@ -140,9 +146,9 @@ class LaunchVerifier:
             sa.select(Lms).where(Lms.key == key, Lms.retired_at.is_(None))
         ).one_or_none()
         endpoint = SignatureOnlyEndpoint(_DatabaseValidator(lms, self.window))
-        valid, _ = endpoint.validate_request(
+        valid = endpoint.validate_request(
             signed.url, signed.method, list(signed.params), signed.headers
-        )
+        )[0]
         if lms is None:
             raise LaunchNotAuthenticated(
                 "key", NOT_AUTHENTICATED, detail=f"unknown consumer key {key!r}"
@@ -163,15 +169,17 @@ class LaunchVerifier:
     def _check_timestamp(self, timestamp: str) -> None:
         if not timestamp.isdigit():
             raise LaunchNotAuthenticated(
-                "timestamp", "This launch has an invalid oauth_timestamp."
+                "timestamp", _("This launch has an invalid oauth_timestamp.")
             )
         offset = int(timestamp) - int(self.clock())
         if abs(offset) > self.window:
             raise LaunchNotAuthenticated(
                 "timestamp",
-                "This launch is too old or comes from a clock that is off: "
-                "launch the activity again from the LMS, and if it happens "
-                "again ask the LMS administrator to check the server's clock.",
+                _(
+                    "This launch is too old or comes from a clock that is off: "
+                    "launch the activity again from the LMS, and if it happens "
+                    "again ask the LMS administrator to check the server's clock."
+                ),
                 detail=f"oauth_timestamp is {offset:+d} s from the gateway's "
                 f"clock (window ±{self.window} s)",
             )
@@ -185,8 +193,10 @@ class LaunchVerifier:
         except sa.exc.IntegrityError:
             raise LaunchNotAuthenticated(
                 "replay",
-                "This launch was already used. Click the link in your LMS "
-                "again to start a new one.",
+                _(
+                    "This launch was already used. Click the link in your LMS "
+                    "again to start a new one."
+                ),
                 detail=f"nonce replayed for consumer key {key!r}",
             ) from None
         self._purge_nonces()

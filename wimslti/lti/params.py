@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from wimslti.i18n import _
 from wimslti.lti.errors import InvalidLaunchParameters
 from wimslti.lti.roles import Roles, parse_roles
 
@@ -133,15 +134,22 @@ def parse_launch(
     """
     problems: list[str] = []
     if params.get("lti_message_type") != MESSAGE_TYPE:
-        problems.append(f"lti_message_type must be {MESSAGE_TYPE}")
+        problems.append(
+            _("lti_message_type must be ${value}", mapping={"value": MESSAGE_TYPE})
+        )
     if params.get("lti_version") != LTI_VERSION:
-        problems.append(f"lti_version must be {LTI_VERSION} (LTI 1.0/1.1)")
+        problems.append(
+            _(
+                "lti_version must be ${value} (LTI 1.0/1.1)",
+                mapping={"value": LTI_VERSION},
+            )
+        )
     missing = [name for name in REQUIRED if not params.get(name, "").strip()]
     if missing:
-        problems.append("missing " + ", ".join(missing))
+        problems.append(_("missing ${names}", mapping={"names": ", ".join(missing)}))
     for name in IDENTIFIERS:
         if len(params.get(name, "").strip()) > MAX_TEXT_LENGTH:
-            problems.append(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
+            problems.append(_too_long(name))
     custom = _custom_parameters(params, problems)
     options = _class_options(custom, problems, today, max_lifetime_days)
     if problems:
@@ -192,9 +200,12 @@ def _custom_parameters(params: Mapping[str, str], problems: list[str]) -> dict:
         # typed it in the LMS gets it twice.
         typed = ", ".join(name[len("custom_custom_") :] + "=…" for name in doubled)
         problems.append(
-            f"{', '.join(doubled)}: the custom_ prefix came twice; in the LMS, "
-            f"write the custom parameters without it ({typed}), the LMS adds "
-            "custom_ itself"
+            _(
+                "${names}: the custom_ prefix came twice; in the LMS, write the "
+                "custom parameters without it (${typed}), the LMS adds custom_ "
+                "itself",
+                mapping={"names": ", ".join(doubled), "typed": typed},
+            )
         )
     return custom
 
@@ -209,11 +220,18 @@ def _class_options(
         if not value:
             return
         if len(value) > MAX_TEXT_LENGTH:
-            problems.append(
-                f"custom_{name} is longer than {MAX_TEXT_LENGTH} characters"
-            )
+            problems.append(_too_long(f"custom_{name}"))
         elif pattern is not None and not pattern.match(value):
-            problems.append(f"custom_{name}={value!r} is not a valid {_WHAT[name]}")
+            problems.append(
+                _(
+                    "${name}=${value} is not ${what}",
+                    mapping={
+                        "name": "custom_" + name,
+                        "value": repr(value),
+                        "what": _WHAT[name],
+                    },
+                )
+            )
         else:
             values[field_name] = value
 
@@ -232,14 +250,21 @@ def _class_options(
         chosen = next((c for c in choices if c.lower() == value.lower()), None)
         if chosen is None:
             problems.append(
-                f"custom_{name}={value!r} is not a WIMS {what} "
-                f"(accepted: {', '.join(choices)})"
+                _(
+                    "${name}=${value} is not ${what} (accepted: ${choices})",
+                    mapping={
+                        "name": "custom_" + name,
+                        "value": repr(value),
+                        "what": what,
+                        "choices": ", ".join(choices),
+                    },
+                )
             )
         else:
             values[field_name] = chosen
 
-    check_choice("class_lang", "lang", WIMS_LANGUAGES, "language")
-    check_choice("class_level", "level", WIMS_LEVELS, "level")
+    check_choice("class_lang", "lang", WIMS_LANGUAGES, _("a WIMS language"))
+    check_choice("class_level", "level", WIMS_LEVELS, _("a WIMS level"))
     limit = custom.get("class_limit")
     if limit:
         low, high = CLASS_LIMIT_RANGE
@@ -247,8 +272,11 @@ def _class_options(
             values["limit"] = int(limit)
         else:
             problems.append(
-                f"custom_class_limit={limit!r} must be a whole number "
-                f"from {low} to {high}"
+                _(
+                    "custom_class_limit=${value} must be a whole number from "
+                    "${low} to ${high}",
+                    mapping={"value": repr(limit), "low": low, "high": high},
+                )
             )
     expiration = custom.get("class_expiration")
     if expiration:
@@ -256,8 +284,14 @@ def _class_options(
         parsed = _parse_date(expiration)
         if parsed is None or not today < parsed <= latest:
             problems.append(
-                f"custom_class_expiration={expiration!r} must be a date written "
-                f"yyyymmdd, after today and at the latest {latest:%Y%m%d}"
+                _(
+                    "custom_class_expiration=${value} must be a date written "
+                    "yyyymmdd, after today and at the latest ${latest}",
+                    mapping={
+                        "value": repr(expiration),
+                        "latest": latest.strftime("%Y%m%d"),
+                    },
+                )
             )
         else:
             values["expiration"] = parsed
@@ -265,10 +299,17 @@ def _class_options(
 
 
 _WHAT = {
-    "class_email": "e-mail address",
-    "supervisor_email": "e-mail address",
-    "class_css": "CSS name (letters, digits, _ . -)",
+    "class_email": _("a valid e-mail address"),
+    "supervisor_email": _("a valid e-mail address"),
+    "class_css": _("a valid CSS name (letters, digits, _ . -)"),
 }
+
+
+def _too_long(name: str) -> str:
+    return _(
+        "${name} is longer than ${limit} characters",
+        mapping={"name": name, "limit": MAX_TEXT_LENGTH},
+    )
 
 
 def _parse_date(value: str) -> date | None:

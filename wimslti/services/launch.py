@@ -25,6 +25,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from wimslti.i18n import _
 from wimslti.lti.errors import (
     InvalidLaunchParameters,
     LaunchError,
@@ -73,7 +74,14 @@ from wimslti.wims.client import NAME_LIMIT
 
 log = logging.getLogger(__name__)
 
-ITEM_STATUS_WORDS = {0: "not open yet", 1: "open", 2: "expired", 3: "hidden"}
+# What a learner is told of a closed worksheet or exam; in French, words
+# that agree with "activité", whatever the kind of item.
+ITEM_STATUS_WORDS = {
+    0: _("not open yet"),
+    1: _("open"),
+    2: _("expired"),
+    3: _("hidden"),
+}
 LEARNER_STATUSES = (1, 2)
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 MAX_LOGIN_ATTEMPTS = 30
@@ -94,6 +102,15 @@ class LaunchTarget:
         if self.kind is ActivityKind.EXAM:
             return f"exam {self.qitem}"
         return "class"
+
+    @property
+    def label(self) -> str:
+        """Return ``words`` as a translation string, for people."""
+        if self.kind is ActivityKind.SHEET:
+            return _("worksheet ${number}", mapping={"number": self.qitem})
+        if self.kind is ActivityKind.EXAM:
+            return _("exam ${number}", mapping={"number": self.qitem})
+        return _("class")
 
 
 @dataclass(frozen=True)
@@ -162,13 +179,19 @@ class LaunchService:
         """
         if not server.is_active:
             raise LaunchNotFound(
-                f"WIMS server {server.id} is no longer served by this gateway.",
+                _(
+                    "WIMS server ${number} is no longer served by this gateway.",
+                    mapping={"number": server.id},
+                ),
                 detail=f"wims server {server.id} is retired",
             )
         if not server.allows(lms):
             raise LaunchForbidden(
-                f"This WIMS server ({server.name}) is not open to your LMS. Ask "
-                "the gateway administrator to allow it.",
+                _(
+                    "This WIMS server (${name}) is not open to your LMS. Ask "
+                    "the gateway administrator to allow it.",
+                    mapping={"name": server.name},
+                ),
                 detail=f"lms {lms.key!r} not allowed on wims server {server.id}",
             )
         if params.guid and lms.guid and params.guid != lms.guid:
@@ -177,9 +200,11 @@ class LaunchService:
             ).first()
             if other is not None:
                 raise LaunchForbidden(
-                    "This launch is signed with the key of one LMS but says it "
-                    "comes from another one. Ask the LMS administrator to check "
-                    "the tool's consumer key.",
+                    _(
+                        "This launch is signed with the key of one LMS but says "
+                        "it comes from another one. Ask the LMS administrator to "
+                        "check the tool's consumer key."
+                    ),
                     detail=f"key {lms.key!r} used with the guid of lms {other.key!r}",
                 )
             # A GUID that names no other LMS: most likely the LMS moved to a
@@ -214,8 +239,10 @@ class LaunchService:
         if wims_class is None:
             if not course.teacher:
                 raise LaunchForbidden(
-                    "The WIMS class of this course does not exist yet: your "
-                    "teacher has to open this activity once first.",
+                    _(
+                        "The WIMS class of this course does not exist yet: your "
+                        "teacher has to open this activity once first."
+                    ),
                     detail="class not created yet and the launcher is no teacher",
                 )
             return self._create_class(course), True
@@ -238,7 +265,7 @@ class LaunchService:
     def _create_class(self, course: "_Course") -> WimsClass:
         request = class_request(course.params, course.server, course.lms, self.clock())
         token = secrets.token_hex(16)
-        for _ in range(MAX_CLASS_ID_ATTEMPTS):
+        for _attempt in range(MAX_CLASS_ID_ATTEMPTS):
             qclass = new_class_id()
             try:
                 with committed_session(self.session_factory) as session:
@@ -258,11 +285,10 @@ class LaunchService:
             except sa.exc.IntegrityError:
                 if self._find_live_class(course) is not None:
                     # Another teacher's launch claimed the course first.
-                    wims_class, _ = self._live_class(course)
-                    return wims_class
+                    return self._live_class(course)[0]
                 continue
             return self._send_addclass(course, class_id, token, request)
-        raise LaunchRetryLater("The gateway could not pick a class id; try again.")
+        raise LaunchRetryLater(_("The gateway could not pick a class id; try again."))
 
     def _send_addclass(
         self,
@@ -279,7 +305,7 @@ class LaunchService:
         went through after all.
         """
         qclass = self._fresh(WimsClass, class_id).qclass
-        for _ in range(MAX_CLASS_ID_ATTEMPTS):
+        for _attempt in range(MAX_CLASS_ID_ATTEMPTS):
             try:
                 course.client.addclass(qclass, request.klass, request.supervisor)
             except WimsTimeout:
@@ -298,7 +324,7 @@ class LaunchService:
                 raise
             return self._class_ready(class_id, token)
         self._release_class(class_id, token)
-        raise LaunchRetryLater("The gateway could not pick a class id; try again.")
+        raise LaunchRetryLater(_("The gateway could not pick a class id; try again."))
 
     def _await_class(self, course: "_Course", class_id: int) -> tuple[WimsClass, bool]:
         """Wait for another launch creating the class, or take its stale claim."""
@@ -313,8 +339,10 @@ class LaunchService:
                 return self._resume_class(course, row), True
             if time.monotonic() > deadline:
                 raise LaunchRetryLater(
-                    "The WIMS class of this course is being created. Wait a "
-                    "minute, then launch the activity again.",
+                    _(
+                        "The WIMS class of this course is being created. Wait a "
+                        "minute, then launch the activity again."
+                    ),
                     detail=f"class {row.qclass} still being created",
                 )
             self.sleep(0.2)
@@ -385,15 +413,19 @@ class LaunchService:
     def _class_gone_error(self, course: "_Course") -> LaunchError:
         if course.target.kind is None:
             return LaunchForbidden(
-                "The WIMS class of this course no longer exists: your teacher "
-                "has to open this activity once to create a new one.",
+                _(
+                    "The WIMS class of this course no longer exists: your "
+                    "teacher has to open this activity once to create a new one."
+                ),
                 detail="class gone on WIMS; launcher is no teacher",
             )
         return LaunchNotFound(
-            f"The WIMS class of this {course.target.words} no longer exists. "
-            "Open the course's WIMS class link (the URL ending in "
-            f"/lti/C{course.server.id}/) to create a new class, then link the "
-            "worksheets and exams again.",
+            _(
+                "The WIMS class of this ${item} no longer exists. Open the "
+                "course's WIMS class link (the URL ending in /lti/C${number}/) "
+                "to create a new class, then link the worksheets and exams again.",
+                mapping={"item": course.target.label, "number": course.server.id},
+            ),
             detail="class gone on WIMS",
         )
 
@@ -453,15 +485,23 @@ class LaunchService:
                 status = course.client.getexam(wims_class.qclass, qitem).status
         except ItemNotFound:
             raise LaunchNotFound(
-                f"The WIMS class of this course has no {target.words}. Ask your "
-                "teacher to check the activity's URL.",
+                _(
+                    "The WIMS class of this course has no ${item}. Ask your "
+                    "teacher to check the activity's URL.",
+                    mapping={"item": target.label},
+                ),
                 detail=f"{target.words} not in class {wims_class.qclass}",
             ) from None
         if not course.teacher and status not in LEARNER_STATUSES:
             raise LaunchForbidden(
-                f"This {target.words} is "
-                f"{ITEM_STATUS_WORDS.get(status, 'not open')}: you can open it "
-                "once your teacher has activated it.",
+                _(
+                    "This ${item} is ${status}: you can open it once your "
+                    "teacher has activated it.",
+                    mapping={
+                        "item": target.label,
+                        "status": ITEM_STATUS_WORDS.get(status, _("not open")),
+                    },
+                ),
                 detail=f"{target.words} has WIMS status {status}",
             )
         return status
@@ -591,7 +631,7 @@ class LaunchService:
             return self._login_ready(wims_class, user_id, token, course.params)
         self._release_login(user_id, token)
         raise LaunchRetryLater(
-            "The gateway could not find a free WIMS login for you; try again.",
+            _("The gateway could not find a free WIMS login for you; try again."),
             detail=f"no free login from {base!r}",
         )
 
@@ -663,8 +703,10 @@ class LaunchService:
                 return self._resume_login(course, wims_class, row)
             if time.monotonic() > deadline:
                 raise LaunchRetryLater(
-                    "Your WIMS account is being created. Wait a moment, then "
-                    "launch the activity again.",
+                    _(
+                        "Your WIMS account is being created. Wait a moment, then "
+                        "launch the activity again."
+                    ),
                     detail=f"login {row.quser} still being created",
                 )
             self.sleep(0.2)
@@ -838,9 +880,11 @@ def class_request(
     if not email:
         raise InvalidLaunchParameters(
             [
-                "the WIMS class needs an e-mail address and the LMS shares none: "
-                "let the LMS share the teacher's e-mail, or add the custom "
-                "parameter class_email=… to the activity"
+                _(
+                    "the WIMS class needs an e-mail address and the LMS shares "
+                    "none: let the LMS share the teacher's e-mail, or add the "
+                    "custom parameter class_email=… to the activity"
+                )
             ]
         )
     names = person_names(params)

@@ -15,6 +15,7 @@ from pyramid.request import Request
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import view_config, view_defaults
 
+from wimslti.i18n import LAUNCH_FORM
 from wimslti.lti.diagnosis import Diagnosis, LaunchDiagnosis, ProxyContext
 from wimslti.lti.oauth import SignedRequest
 from wimslti.resources import DiagnosticLaunch
@@ -32,6 +33,8 @@ class DiagnosticViews:
     def launch(self) -> dict:
         request = self.request
         fields = list(request.POST.items())
+        # The page speaks the launch's language (wimslti.i18n).
+        request.environ[LAUNCH_FORM] = dict(fields)
         settings = request.registry.settings
         diagnosis = LaunchDiagnosis(
             request.dbsession,

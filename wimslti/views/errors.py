@@ -3,6 +3,8 @@
 An authenticated launch that fails is sent back to the LMS's
 ``launch_presentation_return_url`` with ``lti_errormsg`` (and ``lti_errorlog``
 for the administrator), as LTI 1.1 asks; anything else gets an HTML page.
+The page and ``lti_errormsg`` speak the person's language (``wimslti.i18n``);
+``lti_errorlog`` and the log stay in English.
 """
 
 import logging
@@ -12,6 +14,7 @@ from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.request import Request
 from pyramid.view import exception_view_config, notfound_view_config
 
+from wimslti.i18n import LAUNCH_FORM, _, translate
 from wimslti.lti.errors import LaunchError
 from wimslti.lti.params import return_url_of
 from wimslti.views.launch_log import log_launch
@@ -33,7 +36,11 @@ def launch_error(error: LaunchError, request: Request):
         request, "refused", status=error.status, why=error.detail or error.message
     )
     return _answer(
-        request, error.status, error.message, error.detail, error.authenticated
+        request,
+        error.status,
+        error.shown(request.localizer),
+        error.detail,
+        error.authenticated,
     )
 
 
@@ -47,36 +54,49 @@ def wims_error(error: WimsError, request: Request):
         why=f"{type(error).__name__} on {error.job}: {error.message}",
     )
     authenticated = bool(request.launch_log.get("authenticated"))
-    return _answer(request, status, message, f"WIMS: {error.message}", authenticated)
+    return _answer(
+        request,
+        status,
+        translate(message, request.localizer),
+        f"WIMS: {error.message}",
+        authenticated,
+    )
 
 
 def wims_error_page(error: WimsError) -> tuple[int, str]:
-    """Return the status and the words for a WIMS failure."""
+    """Return the status and the words (a translation string) for a WIMS failure."""
     if isinstance(error, WimsTimeout):
-        return 504, (
+        return 504, _(
             "WIMS did not answer in time. If this was the first launch of a "
             "course, WIMS may still be creating its class: wait a minute and "
             "launch the activity again."
         )
     if isinstance(error, WimsUnavailable):
-        return 503, "WIMS is busy or cannot be reached right now; try again soon."
+        return 503, _("WIMS is busy or cannot be reached right now; try again soon.")
     if isinstance(error, WimsRefused):
-        return 502, f"WIMS refused the request: {error.message}"
-    return 502, "WIMS gave an answer the gateway could not understand."
+        return 502, _(
+            "WIMS refused the request: ${message}", mapping={"message": error.message}
+        )
+    return 502, _("WIMS gave an answer the gateway could not understand.")
 
 
 @notfound_view_config(renderer=ERROR_TEMPLATE)
 def not_found(error: HTTPNotFound, request: Request):
     request.response.status = 404
-    message = "There is nothing at this address."
+    message = _("There is nothing at this address.")
     parts = [part for part in request.path.split("/") if part]
     if len(parts) >= 2 and parts[0] == "lti" and parts[1][:1] == "C":
-        message = (
-            f"This gateway has no WIMS server, class, worksheet or exam at "
-            f"{request.path}. Check the launch URL of the activity."
+        message = _(
+            "This gateway has no WIMS server, class, worksheet or exam at "
+            "${path}. Check the launch URL of the activity.",
+            mapping={"path": request.path},
         )
         log_launch(request, "refused", status=404, why="unknown launch URL")
-    return {"status": 404, "message": message, "reference": request.correlation_id}
+    return {
+        "status": 404,
+        "message": translate(message, request.localizer),
+        "reference": request.correlation_id,
+    }
 
 
 @exception_view_config(Exception, renderer=ERROR_TEMPLATE)
@@ -85,10 +105,13 @@ def unexpected_error(error: Exception, request: Request):
     if request.launch_log:
         log_launch(request, "failed", status=500, why=type(error).__name__)
     request.response.status = 500
+    message = _(
+        "Something went wrong in the gateway. The administrator can find what "
+        "happened in its log with the reference below."
+    )
     return {
         "status": 500,
-        "message": "Something went wrong in the gateway. The administrator can "
-        "find what happened in its log with the reference below.",
+        "message": translate(message, request.localizer),
         "reference": request.correlation_id,
     }
 
@@ -96,7 +119,7 @@ def unexpected_error(error: Exception, request: Request):
 def _answer(
     request: Request, status: int, message: str, detail: str, authenticated: bool
 ):
-    form = request.environ.get("wimslti.launch_form", {})
+    form = request.environ.get(LAUNCH_FORM, {})
     return_url = return_url_of(form) if authenticated else ""
     if return_url:
         query = urlencode({"lti_errormsg": message, "lti_errorlog": detail})

@@ -5,6 +5,7 @@ from pyramid.view import view_config, view_defaults
 from wimslti.resources.admin import ClassContainer, ClassResource
 from wimslti.security import Permissions
 from wimslti.services.admin import AdminService, state_of
+from wimslti.services.class_links import ClassLinksService
 from wimslti.views.admin import AdminViews
 
 PAGE_SIZE = 50
@@ -36,4 +37,8 @@ class ClassViews(AdminViews):
             "users": service.class_users(wims_class),
             "activities": service.class_activities(wims_class),
             "links": [(link, state_of(link)) for link in links],
+            # What the class's teachers see: listsheets and listexams.
+            "class_items": self.request.find_service(ClassLinksService).items(
+                wims_class
+            ),
         }
