@@ -131,12 +131,12 @@ SETTINGS = (
     ),
     # The languages of the pages for people (wimslti/i18n.py): the launch's
     # launch_presentation_locale or the browser's language when it is one of
-    # these, else English. English only unless set, e.g. to "en fr".
+    # these, else English: every language with a catalog unless narrowed.
     Setting(
         "wimslti.languages",
         _languages,
         env="WIMSLTI_LANGUAGES",
-        default=[DEFAULT_LANGUAGE],
+        default=list(TRANSLATED_LANGUAGES),
     ),
     # The translation domain of {% trans %} in the templates.
     Setting("jinja2.i18n.domain", default="wimslti"),

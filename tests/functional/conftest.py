@@ -32,6 +32,9 @@ def app_settings(db_url, tmp_path):
         "wimslti.sync_config_at_start": "false",
         "wimslti.wims_timeout": "2",
         "wimslti.claim_wait": "4",
+        # The base launch says fr-FR: these tests read the English pages
+        # (tests/functional/test_i18n.py turns French on).
+        "wimslti.languages": "en",
     }
 
 

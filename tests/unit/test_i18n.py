@@ -142,8 +142,8 @@ class TestLaunchErrors:
 class TestLanguagesSetting:
     BASE = {"sqlalchemy.url": "sqlite://", "wimslti.config_dir": "/tmp"}
 
-    def test_english_alone_is_the_default(self):
-        assert load_settings(self.BASE, {})["wimslti.languages"] == ["en"]
+    def test_every_translated_language_is_the_default(self):
+        assert load_settings(self.BASE, {})["wimslti.languages"] == ["en", "fr"]
 
     def test_english_stays_the_last_resort(self):
         settings = load_settings({**self.BASE, "wimslti.languages": "FR"}, {})
