@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from tests.functional.launching import launch, teacher_launch
 from tests.lti_consumer import RETURN_URL
-from wimslti.models import ClassState, WimsClass, WimsUser
+from wimslti.models import Activity, ClassState, WimsClass, WimsUser
 from wimslti.services import LaunchService
 
 
@@ -435,3 +435,72 @@ class TestDatabaseHiccup:
 
         assert "Traceback" not in response.text
         assert "Reference for the administrator" in response.text
+
+
+@pytest.mark.usefixtures("server")
+class TestWhatPeopleAreTold:
+    def test_a_return_url_with_a_fragment_keeps_the_message_in_its_query(
+        self, testapp, wims
+    ):
+        response = launch(
+            testapp, launch_presentation_return_url="https://lms.example.edu/r?x=1#top"
+        )
+
+        assert response.location.startswith("https://lms.example.edu/r?x=1&lti_errormsg=")
+        assert response.location.endswith("#top")
+
+    def test_an_oversized_return_url_gets_the_page_instead(self, testapp, wims):
+        huge = "https://lms.example.edu/r?" + "x" * 5000
+
+        response = launch(testapp, launch_presentation_return_url=huge, status=403)
+
+        assert "teacher has to open" in response.text
+
+    def test_a_teacher_is_told_how_to_fix_a_missing_sheet(self, testapp, wims):
+        teacher_launch(testapp)
+
+        response = teacher_launch(testapp, "/lti/C1/S9/", status=404)
+
+        assert "create it in WIMS" in response.text
+        assert "Ask your teacher" not in response.text
+
+    def test_a_wims_refusing_the_gateway_says_whom_to_tell(self, testapp, wims, server,
+                                                           dbsession):
+        server.passwd = "not-the-password"
+        dbsession.commit()
+
+        response = teacher_launch(testapp, status=502)
+
+        assert "the WIMS connection file" in response.text
+        assert "not-the-password" not in response.text
+
+    def test_a_student_on_a_sheet_of_a_gone_class_hears_it_is_gone(self, testapp, wims):
+        teacher_launch(testapp)
+        qclass = wims.class_ids()[0]
+        wims.add_sheet(qclass)
+        launch(testapp, "/lti/C1/S1/")
+        wims.delete_class(qclass)
+        launch(testapp, status=403)
+
+        response = launch(testapp, "/lti/C1/S1/", status=403)
+
+        assert "no longer exists" in response.text
+
+    def test_a_nameless_teacher_is_no_student(self, testapp, wims, dbsession):
+        teacher_launch(
+            testapp, lis_person_name_given=None, lis_person_name_family=None,
+            lis_person_name_full=None, lis_person_contact_email_primary=None,
+            custom_class_email="prof@example.edu",
+        )
+
+        defs = wims.class_defs(wims.class_ids()[0])
+        assert defs["supervisor"].startswith("Teacher ")
+
+    def test_the_sheet_title_is_kept(self, testapp, wims, dbsession):
+        teacher_launch(testapp)
+        wims.add_sheet(wims.class_ids()[0], title="Feuille 1")
+
+        launch(testapp, "/lti/C1/S1/")
+
+        dbsession.expire_all()
+        assert dbsession.scalars(sa.select(Activity.title)).one() == "Feuille 1"

@@ -57,7 +57,9 @@ from wimslti.wims import (
     ClassNotConnected,
     ClassNotFound,
     DeletedUserFound,
+    Exam,
     ItemNotFound,
+    Sheet,
     SupervisorInfo,
     UserExists,
     UserInfo,
@@ -199,13 +201,16 @@ class LaunchService:
                 sa.select(Lms).where(Lms.guid == params.guid, Lms.id != lms.id)
             ).first()
             if other is not None:
+                log.warning("key %r used with the guid of lms %r", lms.key, other.key)
                 raise LaunchForbidden(
                     _(
                         "This launch is signed with the key of one LMS but says "
                         "it comes from another one. Ask the LMS administrator to "
                         "check the tool's consumer key."
                     ),
-                    detail=f"key {lms.key!r} used with the guid of lms {other.key!r}",
+                    # lti_errorlog goes back to the LMS: the other LMS stays
+                    # unnamed there, and is named in the log.
+                    detail="launch claims the GUID of another LMS",
                 )
             # A GUID that names no other LMS: most likely the LMS moved to a
             # new domain. The key decides; the administrator is told.
@@ -237,6 +242,8 @@ class LaunchService:
     def _live_class(self, course: "_Course") -> tuple[WimsClass, bool]:
         wims_class = self._find_live_class(course)
         if wims_class is None:
+            if not course.teacher and self._has_gone_class(course):
+                raise self._class_gone_error(course)
             if not course.teacher:
                 raise LaunchForbidden(
                     _(
@@ -261,6 +268,21 @@ class LaunchService:
             )
             .execution_options(populate_existing=True)
         ).one_or_none()
+
+    def _has_gone_class(self, course: "_Course") -> bool:
+        return (
+            self.dbsession.scalar(
+                sa.select(WimsClass.id)
+                .where(
+                    WimsClass.lms_id == course.lms.id,
+                    WimsClass.context_id == course.params.context_id,
+                    WimsClass.wims_server_id == course.server.id,
+                    WimsClass.state == ClassState.GONE,
+                )
+                .limit(1)
+            )
+            is not None
+        )
 
     def _create_class(self, course: "_Course") -> WimsClass:
         request = class_request(course.params, course.server, course.lms, self.clock())
@@ -411,7 +433,7 @@ class LaunchService:
         )
 
     def _class_gone_error(self, course: "_Course") -> LaunchError:
-        if course.target.kind is None:
+        if not course.teacher:
             return LaunchForbidden(
                 _(
                     "The WIMS class of this course no longer exists: your "
@@ -435,14 +457,14 @@ class LaunchService:
         self, course: "_Course", wims_class: WimsClass, created: bool
     ) -> LaunchResult:
         activity = self._known_activity(wims_class, course.target)
-        status = None
+        item: tuple[int, str] | None = None
         if course.target.kind is not None and not (course.teacher and activity):
-            status = self._item_status(course, wims_class)
+            item = self._item_status(course, wims_class)
 
         if course.teacher:
             auth = course.client.authuser(wims_class.qclass, "supervisor")
             quser = "supervisor"
-            user = self._person(wims_class, course.params)
+            user = self._person(wims_class, course.params, teacher=True)
         else:
             user = self._participant(course, wims_class)
             auth = self._authuser(course, wims_class, user)
@@ -451,7 +473,7 @@ class LaunchService:
         user.is_supervisor = user.is_supervisor or course.teacher
         user.last_launch_at = self.clock()
         if course.target.kind is not None:
-            activity = self._record_activity(course, wims_class, user, status)
+            activity = self._record_activity(course, wims_class, user, item)
         log.debug("launch enters class %s as %s", wims_class.qclass, quser)
         return LaunchResult(
             redirect_url=wims_url(auth, wims_class.lang, course.target),
@@ -474,24 +496,32 @@ class LaunchService:
             )
         ).one_or_none()
 
-    def _item_status(self, course: "_Course", wims_class: WimsClass) -> int:
-        """Ask WIMS for the worksheet's or exam's status; refuse closed ones."""
+    def _item_status(self, course: "_Course", wims_class: WimsClass) -> tuple[int, str]:
+        """Return the worksheet's or exam's status and title; refuse closed ones."""
         target = course.target
         try:
             qitem = str(target.qitem)
             if target.kind is ActivityKind.SHEET:
-                status = course.client.getsheet(wims_class.qclass, qitem).status
+                item: Sheet | Exam = course.client.getsheet(wims_class.qclass, qitem)
             else:
-                status = course.client.getexam(wims_class.qclass, qitem).status
+                item = course.client.getexam(wims_class.qclass, qitem)
         except ItemNotFound:
             raise LaunchNotFound(
                 _(
+                    "The WIMS class of this course has no ${item}: create it in "
+                    "WIMS, or correct its number at the end of the activity's "
+                    "URL.",
+                    mapping={"item": target.label},
+                )
+                if course.teacher
+                else _(
                     "The WIMS class of this course has no ${item}. Ask your "
                     "teacher to check the activity's URL.",
                     mapping={"item": target.label},
                 ),
                 detail=f"{target.words} not in class {wims_class.qclass}",
             ) from None
+        status = item.status
         if not course.teacher and status not in LEARNER_STATUSES:
             raise LaunchForbidden(
                 _(
@@ -504,15 +534,19 @@ class LaunchService:
                 ),
                 detail=f"{target.words} has WIMS status {status}",
             )
-        return status
+        return status, item.title
 
     def _record_activity(
         self,
         course: "_Course",
         wims_class: WimsClass,
         user: WimsUser,
-        status: int | None,
+        item: tuple[int, str] | None,
     ) -> Activity:
+        """Record the activity and, for a learner, where to send the grade.
+
+        ``item`` is the status and title WIMS gave, when it was asked.
+        """
         target = course.target
         activity = self._ensure(
             Activity,
@@ -520,8 +554,9 @@ class LaunchService:
         )
         activity.resource_link_id = course.params.resource_link_id
         activity.state = ActivityState.READY
-        if status is not None:
-            activity.wims_status = status
+        if item is not None:
+            activity.wims_status, title = item
+            activity.title = title[:255]
         if course.teacher:
             # The grade worker syncs this activity next; the launch never
             # waits for it.
@@ -547,13 +582,15 @@ class LaunchService:
 
     # -- the user ----------------------------------------------------------
 
-    def _person(self, wims_class: WimsClass, params: LaunchParams) -> WimsUser:
+    def _person(
+        self, wims_class: WimsClass, params: LaunchParams, teacher: bool = False
+    ) -> WimsUser:
         user = self._ensure(
             WimsUser,
             {"class_id": wims_class.id, "lms_user_id": params.person.user_id},
             {"state": UserState.READY},
         )
-        names = person_names(params)
+        names = person_names(params, "Teacher" if teacher else "Student")
         user.firstname, user.lastname = names.firstname, names.lastname
         user.email = params.person.email
         return user
@@ -840,7 +877,7 @@ class PersonNames:
         return clean_value(self.lastname, NAME_LIMIT)
 
 
-def person_names(params: LaunchParams) -> PersonNames:
+def person_names(params: LaunchParams, placeholder: str = "Student") -> PersonNames:
     """Return the names to give WIMS, with a placeholder when the LMS hid them."""
     person = params.person
     firstname, lastname = person.firstname, person.lastname
@@ -848,7 +885,7 @@ def person_names(params: LaunchParams) -> PersonNames:
         lastname = person.email.partition("@")[0]
     if not lastname:
         digest = hashlib.sha256(person.user_id.encode()).hexdigest()[:6]
-        lastname = f"Student {digest}"
+        lastname = f"{placeholder} {digest}"
     return PersonNames(firstname=firstname, lastname=lastname)
 
 
@@ -887,7 +924,7 @@ def class_request(
                 )
             ]
         )
-    names = person_names(params)
+    names = person_names(params, placeholder="Teacher")
     columns: dict[str, Any] = {
         "name": options.name
         or params.context_title
@@ -914,7 +951,7 @@ def class_request(
 
 def class_request_of(row: WimsClass, params: LaunchParams) -> ClassRequest:
     """Rebuild the ``addclass`` of a claimed class row, to send it again."""
-    names = person_names(params)
+    names = person_names(params, placeholder="Teacher")
     columns: dict[str, Any] = {
         "name": row.name,
         "institution": row.institution,

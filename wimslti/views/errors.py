@@ -8,7 +8,7 @@ The page and ``lti_errormsg`` speak the person's language (``wimslti.i18n``);
 """
 
 import logging
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.request import Request
@@ -19,6 +19,8 @@ from wimslti.lti.errors import LaunchError
 from wimslti.lti.params import return_url_of
 from wimslti.views.launch_log import log_launch
 from wimslti.wims import (
+    ClassNotConnected,
+    IdentificationFailure,
     WimsError,
     WimsRefused,
     WimsTimeout,
@@ -73,6 +75,15 @@ def wims_error_page(error: WimsError) -> tuple[int, str]:
         )
     if isinstance(error, WimsUnavailable):
         return 503, _("WIMS is busy or cannot be reached right now; try again soon.")
+    if isinstance(error, IdentificationFailure | ClassNotConnected):
+        # Nothing the person can do: the gateway's declaration and the WIMS
+        # connection file disagree.
+        return 502, _(
+            "This WIMS server does not let the gateway in (${message}). Tell "
+            "the gateway's administrator: the WIMS connection file and the "
+            "gateway's declaration of this server disagree.",
+            mapping={"message": error.message},
+        )
     if isinstance(error, WimsRefused):
         return 502, _(
             "WIMS refused the request: ${message}", mapping={"message": error.message}
@@ -121,9 +132,20 @@ def _answer(
 ):
     form = request.environ.get(LAUNCH_FORM, {})
     return_url = return_url_of(form) if authenticated else ""
-    if return_url:
-        query = urlencode({"lti_errormsg": message, "lti_errorlog": detail})
-        separator = "&" if "?" in return_url else "?"
-        return HTTPFound(location=f"{return_url}{separator}{query}")
+    if return_url and len(return_url) <= MAX_RETURN_URL:
+        return HTTPFound(location=with_error(return_url, message, detail))
     request.response.status = status
     return {"status": status, "message": message, "reference": request.correlation_id}
+
+
+# Longer return URLs get the page instead: a Location header that long is
+# refused by browsers and proxies.
+MAX_RETURN_URL = 4096
+
+
+def with_error(return_url: str, message: str, detail: str) -> str:
+    """Add ``lti_errormsg`` and ``lti_errorlog`` to the query of ``return_url``."""
+    scheme, netloc, path, query, fragment = urlsplit(return_url)
+    added = urlencode({"lti_errormsg": message, "lti_errorlog": detail})
+    query = f"{query}&{added}" if query else added
+    return urlunsplit((scheme, netloc, path, query, fragment))
