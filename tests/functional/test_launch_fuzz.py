@@ -1,5 +1,7 @@
 """Random, oversized, non-UTF-8 and missing parameters never make a 500."""
 
+from urllib.parse import urlencode
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -88,3 +90,33 @@ class TestBodyLimit:
         )
 
         assert "larger than 512 KB" in response.text
+
+
+@pytest.mark.usefixtures("server")
+class TestDeclaredCharsets:
+    def test_a_latin_1_form_is_read_as_declared(self, testapp, wims):
+        params = {**BASE_LAUNCH, **TEACHER, "context_title": "Algèbre"}
+        fields = signed_launch(
+            f"https://{PUBLIC_HOST}/lti/C1/", params, LMS_KEY, LMS_SECRET
+        )
+        body = urlencode(fields, encoding="iso-8859-1")
+
+        testapp.post(
+            "/lti/C1/",
+            body.encode("ascii"),
+            content_type="application/x-www-form-urlencoded; charset=iso-8859-1",
+            status=302,
+        )
+
+        assert wims.class_defs(wims.class_ids()[0])["description"] == "Algèbre"
+
+    @pytest.mark.parametrize("charset", ["utf-16", "no-such-charset"])
+    def test_an_undecodable_charset_is_a_400(self, testapp, wims, charset):
+        testapp.post(
+            "/lti/C1/",
+            b"user_id=%E9",
+            content_type=f"application/x-www-form-urlencoded; charset={charset}",
+            status=400,
+        )
+
+        assert wims.count() == 0

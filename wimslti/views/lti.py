@@ -13,6 +13,7 @@ of the course gets that page in answer, students are refused.
 import logging
 import time
 from datetime import date
+from urllib.parse import parse_qsl
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.request import Request
@@ -164,11 +165,21 @@ def verified_launch(request: Request, server: WimsServer) -> tuple[Lms, LaunchPa
 def launch_fields(request: Request) -> list[tuple[str, str]]:
     """Return the launch's form fields, in order, as the LMS signed them.
 
-    :raises InvalidLaunchParameters: for a body that is not UTF-8 form data.
+    :raises InvalidLaunchParameters: for a body its charset cannot decode.
     """
+    charset = (request.charset or "utf-8").lower()
     try:
-        return list(request.POST.items())
-    except UnicodeDecodeError:
+        if charset in ("utf-8", "utf8"):
+            return list(request.POST.items())
+        # LTI wants UTF-8, but a form may declare another charset: read it
+        # as declared (WebOb refuses to), the LMS signed those characters.
+        return parse_qsl(
+            request.body.decode("ascii"),
+            keep_blank_values=True,
+            encoding=charset,
+            errors="strict",
+        )
+    except (UnicodeDecodeError, LookupError):
         raise InvalidLaunchParameters(
             [_("the launch's form data is not valid UTF-8")]
         ) from None
