@@ -6,9 +6,10 @@ import socket
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from wimslti.models import Base, get_engine, get_session_factory
-from wimslti.models.migrations import upgrade
+from wimslti.models.migrations import alembic_config, upgrade
 
 # Set to a PostgreSQL URL (e.g. postgresql://postgres@127.0.0.1/wimslti_test)
 # to run the suite against PostgreSQL instead of SQLite files.
@@ -44,11 +45,22 @@ def db_url(_migrated_database, tmp_path):
         tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
         with engine.begin() as connection:
             connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # A test may have moved the shared database off its revision.
+            connection.execute(sa.text("DELETE FROM alembic_version"))
+            connection.execute(
+                sa.text("INSERT INTO alembic_version VALUES (:head)"),
+                {"head": _head_revision()},
+            )
         engine.dispose()
         return POSTGRESQL_URL
     path = tmp_path / "wimslti.sqlite"
     shutil.copyfile(_migrated_database, path)
     return f"sqlite:///{path}"
+
+
+def _head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config())
+    return script.get_current_head()
 
 
 @pytest.fixture
