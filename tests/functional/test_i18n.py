@@ -1,5 +1,6 @@
 """The pages for people in English and French, from the launch or the browser."""
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -111,9 +112,11 @@ class TestARefusedLaunch:
 
     def test_a_replayed_launch_is_told_in_french(self, testapp):
         teacher_launch(testapp)
-        launch(testapp, nonce="same-nonce-1")
+        # OAuth nonces are unique per timestamp: both launches carry the same.
+        now = int(time.time())
+        launch(testapp, nonce="same-nonce-1", timestamp=now)
 
-        page = launch(testapp, nonce="same-nonce-1", status=403)
+        page = launch(testapp, nonce="same-nonce-1", timestamp=now, status=403)
 
         assert message(page) == (
             "Ce lancement a déjà servi. Cliquez à nouveau sur le lien dans votre "
