@@ -54,10 +54,14 @@ def main() -> None:
 
 def run(gateway: "Gateway", wims: WimsDouble, count: int, clients: int) -> None:
     database = "postgresql" if gateway.database_url.startswith("postgres") else "sqlite"
-    print(f"wimslti launch benchmark: {count} launches a kind, {clients} clients, "
-          f"{database}, WIMS double answering at once")
-    print(f"{'kind':<22}{'median_ms':>10}{'p95_ms':>10}{'launches/s':>12}"
-          f"{'adm_raw/launch':>16}")
+    print(
+        f"wimslti launch benchmark: {count} launches a kind, {clients} clients, "
+        f"{database}, WIMS double answering at once"
+    )
+    print(
+        f"{'kind':<22}{'median_ms':>10}{'p95_ms':>10}{'launches/s':>12}"
+        f"{'adm_raw/launch':>16}"
+    )
     session = requests.Session()
 
     def teacher(n):
@@ -81,9 +85,11 @@ def run(gateway: "Gateway", wims: WimsDouble, count: int, clients: int) -> None:
         before = wims.count()
         latencies, seconds = measure(gateway, session, params_of, count, clients)
         calls = (wims.count() - before) / count
-        print(f"{kind:<22}{statistics.median(latencies):>10.1f}"
-              f"{percentile(latencies, 95):>10.1f}{count / seconds:>12.1f}"
-              f"{calls:>16.2f}")
+        print(
+            f"{kind:<22}{statistics.median(latencies):>10.1f}"
+            f"{percentile(latencies, 95):>10.1f}{count / seconds:>12.1f}"
+            f"{calls:>16.2f}"
+        )
     print(f"server_rss_mb {gateway.rss_mb():.1f}")
 
 
@@ -121,7 +127,8 @@ class Gateway:
         self.process: subprocess.Popen | None = None
         config = folder / "config"
         config.mkdir()
-        (config / "bench.yaml").write_text(textwrap.dedent(f"""\
+        (config / "bench.yaml").write_text(
+            textwrap.dedent(f"""\
             lms:
               - key: {KEY}
                 secret: {SECRET}
@@ -134,9 +141,11 @@ class Gateway:
                 passwd: wimsltipass
                 rclass: myclass
                 allowed_lms: [{KEY}]
-            """))
+            """)
+        )
         self.ini = folder / "bench.ini"
-        self.ini.write_text(textwrap.dedent(f"""\
+        self.ini.write_text(
+            textwrap.dedent(f"""\
             [app:main]
             use = egg:wimslti
             sqlalchemy.url = {self.database_url}
@@ -170,7 +179,8 @@ class Gateway:
 
             [formatter_generic]
             format = %(levelname)s %(name)s %(message)s
-            """))
+            """)
+        )
 
     def start(self) -> None:
         bin_dir = Path(sys.executable).parent

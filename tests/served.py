@@ -20,7 +20,11 @@ class _QuietHandler(WSGIRequestHandler):
 def served(app) -> Iterator[str]:
     """Serve ``app`` on a free port for the with block; yield its base URL."""
     server = make_server(
-        "127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        "127.0.0.1",
+        0,
+        app,
+        server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler,
     )
     thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     thread.start()

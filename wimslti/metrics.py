@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from pyramid.config import Configurator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from pyramid.config import Configurator
 from sqlalchemy.orm import Session, sessionmaker
 
 from wimslti.models import GradeLink, utcnow

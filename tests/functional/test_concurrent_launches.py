@@ -44,7 +44,10 @@ class TestConcurrentLaunches:
         with served(app) as base_url:
             responses = launch_all(
                 base_url,
-                [signed(base_url, TEACHER, {"user_id": f"t-{n}"}) for n in range(PARALLEL)],
+                [
+                    signed(base_url, TEACHER, {"user_id": f"t-{n}"})
+                    for n in range(PARALLEL)
+                ],
             )
 
         assert [r.status_code for r in responses] == [302] * PARALLEL
@@ -58,7 +61,9 @@ class TestConcurrentLaunches:
         wims.latency["adduser"] = 0.3
         with served(app) as base_url:
             launch_all(base_url, [signed(base_url, TEACHER)])
-            responses = launch_all(base_url, [signed(base_url) for _ in range(PARALLEL)])
+            responses = launch_all(
+                base_url, [signed(base_url) for _ in range(PARALLEL)]
+            )
 
         assert [r.status_code for r in responses] == [302] * PARALLEL
         assert wims.count("adduser") == 1

@@ -406,7 +406,9 @@ class TestOtherRequests:
 
 @pytest.mark.usefixtures("server")
 class TestDatabaseHiccup:
-    def test_a_transient_database_error_replays_the_launch(self, testapp, wims, monkeypatch):
+    def test_a_transient_database_error_replays_the_launch(
+        self, testapp, wims, monkeypatch
+    ):
         real_launch = LaunchService.launch
         failures = []
 
@@ -446,7 +448,9 @@ class TestWhatPeopleAreTold:
             testapp, launch_presentation_return_url="https://lms.example.edu/r?x=1#top"
         )
 
-        assert response.location.startswith("https://lms.example.edu/r?x=1&lti_errormsg=")
+        assert response.location.startswith(
+            "https://lms.example.edu/r?x=1&lti_errormsg="
+        )
         assert response.location.endswith("#top")
 
     def test_an_oversized_return_url_gets_the_page_instead(self, testapp, wims):
@@ -464,8 +468,9 @@ class TestWhatPeopleAreTold:
         assert "create it in WIMS" in response.text
         assert "Ask your teacher" not in response.text
 
-    def test_a_wims_refusing_the_gateway_says_whom_to_tell(self, testapp, wims, server,
-                                                           dbsession):
+    def test_a_wims_refusing_the_gateway_says_whom_to_tell(
+        self, testapp, wims, server, dbsession
+    ):
         server.passwd = "not-the-password"
         dbsession.commit()
 
@@ -488,8 +493,11 @@ class TestWhatPeopleAreTold:
 
     def test_a_nameless_teacher_is_no_student(self, testapp, wims, dbsession):
         teacher_launch(
-            testapp, lis_person_name_given=None, lis_person_name_family=None,
-            lis_person_name_full=None, lis_person_contact_email_primary=None,
+            testapp,
+            lis_person_name_given=None,
+            lis_person_name_family=None,
+            lis_person_name_full=None,
+            lis_person_contact_email_primary=None,
             custom_class_email="prof@example.edu",
         )
 

@@ -238,7 +238,8 @@ class TestLogs:
         teacher_launch(testapp, secret="wrong", status=403)
 
         launch_lines = [
-            r.getMessage() for r in caplog.records
+            r.getMessage()
+            for r in caplog.records
             if r.name == "wimslti.launch" and r.levelname == "INFO"
         ]
         assert len(launch_lines) == 3

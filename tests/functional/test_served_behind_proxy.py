@@ -47,9 +47,7 @@ class TestBehindAProxyThroughWaitress:
     def test_a_launch_signed_for_the_public_url_is_accepted(
         self, served_like_the_ini, wims
     ):
-        fields = signed_launch(
-            PUBLIC_URL, launch_params(TEACHER), LMS_KEY, LMS_SECRET
-        )
+        fields = signed_launch(PUBLIC_URL, launch_params(TEACHER), LMS_KEY, LMS_SECRET)
 
         response = requests.post(
             f"{served_like_the_ini}/lti/C1/",

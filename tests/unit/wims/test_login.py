@@ -174,4 +174,6 @@ class TestAnyName:
         )
 
         assert is_acceptable_login(base)
-        assert all(is_acceptable_login(c) for c in itertools.islice(login_candidates(base), 30))
+        assert all(
+            is_acceptable_login(c) for c in itertools.islice(login_candidates(base), 30)
+        )
