@@ -12,14 +12,12 @@ picked before ``addclass`` is sent, so a launch that retries after a timeout
 finds the class instead of creating a second one.
 """
 
-import hashlib
 import logging
 import secrets
-import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -27,7 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wimslti.i18n import _
 from wimslti.lti.errors import (
-    InvalidLaunchParameters,
     LaunchError,
     LaunchForbidden,
     LaunchNotFound,
@@ -49,30 +46,33 @@ from wimslti.models import (
     utcnow,
 )
 from wimslti.services.class_check import mark_class_gone
+from wimslti.services.class_request import (
+    ClassRequest,
+    class_request,
+    class_request_of,
+    new_password,
+    person_names,
+)
 from wimslti.services.wims_connector import WimsConnector
 from wimslti.wims import (
     AuthSession,
     ClassExists,
-    ClassInfo,
     ClassNotConnected,
     ClassNotFound,
     DeletedUserFound,
     Exam,
     ItemNotFound,
     Sheet,
-    SupervisorInfo,
     UserExists,
     UserInfo,
     UserNotFound,
     WimsClient,
     WimsError,
     WimsTimeout,
-    clean_value,
     derive_login,
     login_candidates,
     new_class_id,
 )
-from wimslti.wims.client import NAME_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ ITEM_STATUS_WORDS = {
     3: _("hidden"),
 }
 LEARNER_STATUSES = (1, 2)
-PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
 MAX_LOGIN_ATTEMPTS = 30
 MAX_CLASS_ID_ATTEMPTS = 3
 
@@ -624,7 +624,7 @@ class LaunchService:
         info = UserInfo(
             lastname=names.lastname,
             firstname=names.firstname,
-            password=_password(),
+            password=new_password(),
             email=course.params.person.email or None,
         )
         token = secrets.token_hex(16)
@@ -785,7 +785,7 @@ class LaunchService:
         info = UserInfo(
             lastname=names.lastname,
             firstname=names.firstname,
-            password=_password(),
+            password=new_password(),
             email=course.params.person.email or None,
         )
         try:
@@ -863,137 +863,6 @@ class _Course:
     client: WimsClient
 
 
-@dataclass(frozen=True)
-class PersonNames:
-    firstname: str
-    lastname: str
-
-    @property
-    def wims_firstname(self) -> str:
-        return clean_value(self.firstname, NAME_LIMIT)
-
-    @property
-    def wims_lastname(self) -> str:
-        return clean_value(self.lastname, NAME_LIMIT)
-
-
-def person_names(params: LaunchParams, placeholder: str = "Student") -> PersonNames:
-    """Return the names to give WIMS, with a placeholder when the LMS hid them."""
-    person = params.person
-    firstname, lastname = person.firstname, person.lastname
-    if not lastname and person.email:
-        lastname = person.email.partition("@")[0]
-    if not lastname:
-        digest = hashlib.sha256(person.user_id.encode()).hexdigest()[:6]
-        lastname = f"{placeholder} {digest}"
-    return PersonNames(firstname=firstname, lastname=lastname)
-
-
-@dataclass(frozen=True)
-class ClassRequest:
-    """What ``addclass`` is sent, and the columns the class row keeps of it."""
-
-    klass: ClassInfo
-    supervisor: SupervisorInfo
-    columns: dict[str, Any]
-
-
-def class_request(
-    params: LaunchParams, server: WimsServer, lms: Lms, now: datetime
-) -> ClassRequest:
-    """Build the new class from the launch, its custom parameters and defaults.
-
-    :raises InvalidLaunchParameters: when no e-mail address is known for the
-        class (WIMS refuses a class without one).
-    """
-    options = params.class_options
-    email = (
-        options.email
-        or options.supervisor_email
-        or params.person.email
-        or server.contact_email
-        or ""
-    )
-    if not email:
-        raise InvalidLaunchParameters(
-            [
-                _(
-                    "the WIMS class needs an e-mail address and the LMS shares "
-                    "none: let the LMS share the teacher's e-mail, or add the "
-                    "custom parameter class_email=… to the activity"
-                )
-            ]
-        )
-    names = person_names(params, placeholder="Teacher")
-    columns: dict[str, Any] = {
-        "name": options.name
-        or params.context_title
-        or params.context_label
-        or f"Course {params.context_id}",
-        "institution": options.institution or params.institution or lms.name,
-        "lang": options.lang or params.lang,
-        "email": email,
-        "expiration": options.expiration
-        or (now.date() + timedelta(days=server.class_lifetime_days)),
-        "user_limit": options.limit or server.class_limit,
-        "class_password": _password(),
-        "supervisor_password": _password(),
-    }
-    supervisor = SupervisorInfo(
-        lastname=options.supervisor_lastname or names.lastname or "Teacher",
-        firstname=options.supervisor_firstname or names.firstname,
-        password=columns["supervisor_password"],
-        email=options.supervisor_email or params.person.email or email,
-    )
-    klass = _class_info(columns, supervisor, options.level, options.css)
-    return ClassRequest(klass=klass, supervisor=supervisor, columns=columns)
-
-
-def class_request_of(row: WimsClass, params: LaunchParams) -> ClassRequest:
-    """Rebuild the ``addclass`` of a claimed class row, to send it again."""
-    names = person_names(params, placeholder="Teacher")
-    columns: dict[str, Any] = {
-        "name": row.name,
-        "institution": row.institution,
-        "lang": row.lang,
-        "email": row.email,
-        "expiration": row.expiration,
-        "user_limit": row.user_limit,
-        "class_password": row.class_password,
-        "supervisor_password": row.supervisor_password,
-    }
-    supervisor = SupervisorInfo(
-        lastname=names.lastname or "Teacher",
-        firstname=names.firstname,
-        password=row.supervisor_password,
-        email=params.person.email or row.email,
-    )
-    options = params.class_options
-    klass = _class_info(columns, supervisor, options.level, options.css)
-    return ClassRequest(klass=klass, supervisor=supervisor, columns=columns)
-
-
-def _class_info(
-    columns: dict[str, Any],
-    supervisor: SupervisorInfo,
-    level: str | None,
-    css: str | None,
-) -> ClassInfo:
-    expiration: date = columns["expiration"]
-    return ClassInfo(
-        description=columns["name"],
-        institution=columns["institution"],
-        supervisor=f"{supervisor.firstname} {supervisor.lastname}".strip(),
-        email=columns["email"],
-        password=columns["class_password"],
-        lang=columns["lang"],
-        expiration=f"{expiration:%Y%m%d}",
-        limit=columns["user_limit"],
-        level=level,
-        css=css,
-    )
-
-
 def wims_url(auth: AuthSession, lang: str, target: LaunchTarget) -> str:
     """Return the WIMS page of ``target`` in the session WIMS opened."""
     url = f"{auth.home_url}&lang={lang}"
@@ -1018,11 +887,6 @@ def _say_once(key: tuple[str, ...], message: str, *args: Any) -> None:
     if key not in _said:
         _said.add(key)
         log.warning(message, *args)
-
-
-def _password() -> str:
-    # WIMS keeps only letters and digits of a password.
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(12))
 
 
 def factory(context: Any, request: Any) -> LaunchService:
