@@ -5,11 +5,11 @@ import os
 from typing import Any
 
 from pyramid.config import Configurator
-from pyramid.request import Request
 from pyramid.router import Router
 
-from wimslti.body_limit import MAX_BODY_BYTES, BodyLimitMiddleware
+from wimslti.body_limit import BodyLimitMiddleware
 from wimslti.proxy import PublicUrlMiddleware
+from wimslti.request import GatewayRequest
 from wimslti.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,3 @@ def main(global_config: dict[str, Any] | None, **settings: Any) -> Any:
     # Scripts and tests reach the database engine and services through it.
     app.registry = router.registry
     return app
-
-
-class GatewayRequest(Request):
-    # Bodies up to the limit stay in memory: pyramid_retry reads every body
-    # to replay it, and a temporary file per launch is not worth it.
-    request_body_tempfile_limit = MAX_BODY_BYTES

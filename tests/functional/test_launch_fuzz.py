@@ -120,3 +120,17 @@ class TestDeclaredCharsets:
         )
 
         assert wims.count() == 0
+
+
+class TestOtherFormsInOtherCharsets:
+    def test_a_login_form_in_an_unknown_charset_is_a_400_page(self, testapp):
+        # The CSRF check reads the form first and refuses it.
+        response = testapp.post(
+            "/login",
+            b"login=x&password=y",
+            content_type="application/x-www-form-urlencoded; charset=no-such-charset",
+            status=400,
+        )
+
+        assert response.content_type == "text/html"
+        assert "Traceback" not in response.text

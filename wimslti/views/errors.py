@@ -17,6 +17,7 @@ from pyramid.view import exception_view_config, notfound_view_config
 from wimslti.i18n import LAUNCH_FORM, _, translate
 from wimslti.lti.errors import LaunchError
 from wimslti.lti.params import return_url_of
+from wimslti.request import UndecodableForm
 from wimslti.views.launch_log import log_launch
 from wimslti.wims import (
     ClassNotConnected,
@@ -105,6 +106,17 @@ def not_found(error: HTTPNotFound, request: Request):
         log_launch(request, "refused", status=404, why="unknown launch URL")
     return {
         "status": 404,
+        "message": translate(message, request.localizer),
+        "reference": request.correlation_id,
+    }
+
+
+@exception_view_config(UndecodableForm, renderer=ERROR_TEMPLATE)
+def undecodable_form(error: UndecodableForm, request: Request):
+    request.response.status = 400
+    message = _("The form's data cannot be read in the character set it declares.")
+    return {
+        "status": 400,
         "message": translate(message, request.localizer),
         "reference": request.correlation_id,
     }

@@ -13,7 +13,6 @@ of the course gets that page in answer, students are refused.
 import logging
 import time
 from datetime import date
-from urllib.parse import parse_qsl
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.request import Request
@@ -24,6 +23,7 @@ from wimslti.lti.errors import InvalidLaunchParameters, LaunchForbidden
 from wimslti.lti.oauth import LaunchVerifier, SignedRequest
 from wimslti.lti.params import LaunchParams, parse_launch
 from wimslti.models import Lms, WimsServer
+from wimslti.request import UndecodableForm
 from wimslti.resources import ClassLinksLaunch, WimsLaunch
 from wimslti.services import LaunchService
 from wimslti.services.class_links import ClassLinksService
@@ -167,19 +167,9 @@ def launch_fields(request: Request) -> list[tuple[str, str]]:
 
     :raises InvalidLaunchParameters: for a body its charset cannot decode.
     """
-    charset = (request.charset or "utf-8").lower()
     try:
-        if charset in ("utf-8", "utf8"):
-            return list(request.POST.items())
-        # LTI wants UTF-8, but a form may declare another charset: read it
-        # as declared (WebOb refuses to), the LMS signed those characters.
-        return parse_qsl(
-            request.body.decode("ascii"),
-            keep_blank_values=True,
-            encoding=charset,
-            errors="strict",
-        )
-    except (UnicodeDecodeError, LookupError):
+        return list(request.POST.items())
+    except (UndecodableForm, UnicodeDecodeError):
         raise InvalidLaunchParameters(
             [_("the launch's form data is not valid UTF-8")]
         ) from None
