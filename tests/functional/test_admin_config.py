@@ -1,7 +1,6 @@
 """Reloading the YAML declarations from the admin and from ``sync-config``."""
 
 from pathlib import Path
-from textwrap import dedent
 
 import pytest
 
@@ -12,6 +11,7 @@ from tests.functional.test_admin import (
     rows,
     text_of,
 )
+from tests.gateway_ini import write_gateway_ini
 from wimslti.models import Lms, WimsServer, committed_session
 from wimslti.models.config_reload import ConfigReload
 from wimslti.scripts.cli import main as wimslti
@@ -205,21 +205,7 @@ class TestReload:
 class TestSyncConfig:
     @pytest.fixture
     def ini(self, tmp_path, db_url, config_dir):
-        path = tmp_path / "gateway.ini"
-        path.write_text(
-            dedent(
-                f"""\
-                [app:main]
-                use = egg:wimslti
-                sqlalchemy.url = {db_url}
-                wimslti.config_dir = {config_dir}
-
-                [alembic]
-                script_location = {PROJECT / "alembic"}
-                """
-            )
-        )
-        return str(path)
+        return write_gateway_ini(tmp_path / "gateway.ini", db_url, config_dir)
 
     def test_the_running_gateway_shows_a_command_line_reload(
         self, logged_in, ini, config_dir, capsys

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from textwrap import dedent
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from tests.doubles.lms import LmsDouble
 from tests.functional.conftest import LMS_KEY, LMS_SECRET
 from tests.functional.launching import launch, teacher_launch
+from tests.gateway_ini import write_gateway_ini
 from tests.lti_consumer import BASE_LAUNCH
 from wimslti.models import (
     Activity,
@@ -373,22 +373,14 @@ def worker(session_factory):
 
 @pytest.fixture
 def ini(tmp_path, db_url, app_settings):
-    path = tmp_path / "worker.ini"
-    path.write_text(
-        dedent(
-            f"""\
-            [app:main]
-            use = egg:wimslti
-            sqlalchemy.url = {db_url}
-            wimslti.config_dir = {app_settings["wimslti.config_dir"]}
+    return write_gateway_ini(
+        tmp_path / "worker.ini",
+        db_url,
+        app_settings["wimslti.config_dir"],
+        extra="""
             wimslti.wims_timeout = 2
             wimslti.lms_timeout = 2
             wimslti.grade_pool_size = 2
             wimslti.worker_poll = 0.2
-
-            [alembic]
-            script_location = {PROJECT / "alembic"}
-            """
-        )
+        """,
     )
-    return str(path)

@@ -2,11 +2,11 @@ import io
 import subprocess
 import sys
 from pathlib import Path
-from textwrap import dedent
 
 import pytest
 import sqlalchemy as sa
 
+from tests.gateway_ini import write_gateway_ini
 from wimslti.models import AdminUser, get_engine, get_session_factory
 from wimslti.scripts.cli import main
 from wimslti.services.admin_user import AdminUserService
@@ -20,21 +20,7 @@ PASSWORD = "correct horse battery staple"
 def ini(tmp_path, db_url):
     config_dir = tmp_path / "config"
     config_dir.mkdir()
-    path = tmp_path / "gateway.ini"
-    path.write_text(
-        dedent(
-            f"""\
-            [app:main]
-            use = egg:wimslti
-            sqlalchemy.url = {db_url}
-            wimslti.config_dir = {config_dir}
-
-            [alembic]
-            script_location = {PROJECT / "alembic"}
-            """
-        )
-    )
-    return str(path)
+    return write_gateway_ini(tmp_path / "gateway.ini", db_url, config_dir)
 
 
 def admins(db_url):

@@ -1,11 +1,11 @@
 import subprocess
 import sys
 from pathlib import Path
-from textwrap import dedent
 
 import pytest
 import sqlalchemy as sa
 
+from tests.gateway_ini import write_gateway_ini as write_ini
 from wimslti.models import Lms, WimsServer, get_engine, get_session_factory
 from wimslti.scripts.cli import COMMANDS, build_parser, main
 
@@ -29,23 +29,6 @@ wims:
     rclass: myclass
     allowed_lms: [moodle-a]
 """
-
-
-def write_ini(path, database_url, config_dir, extra=""):
-    path.write_text(
-        dedent(
-            f"""\
-            [app:main]
-            use = egg:wimslti
-            sqlalchemy.url = {database_url}
-            wimslti.config_dir = {config_dir}
-            {extra}
-            [alembic]
-            script_location = {PROJECT / "alembic"}
-            """
-        )
-    )
-    return str(path)
 
 
 def rows(database_url, model):

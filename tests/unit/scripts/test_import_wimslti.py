@@ -7,13 +7,13 @@ models (see the docstring of wimslti/scripts/import_wimslti.py).
 import hashlib
 import sqlite3
 from pathlib import Path
-from textwrap import dedent
 
 import pytest
 import sqlalchemy as sa
 import webtest
 
 from tests.doubles.wims import WimsDouble
+from tests.gateway_ini import write_gateway_ini
 from tests.lti_consumer import launch_params, signed_launch
 from wimslti import main
 from wimslti.models import (
@@ -489,21 +489,7 @@ class TestLinksKeepWorking:
 
 
 def write_ini(tmp_path, db_url):
-    path = tmp_path / "gateway.ini"
-    path.write_text(
-        dedent(
-            f"""\
-            [app:main]
-            use = egg:wimslti
-            sqlalchemy.url = {db_url}
-            wimslti.config_dir = {tmp_path}
-
-            [alembic]
-            script_location = {PROJECT / "alembic"}
-            """
-        )
-    )
-    return str(path)
+    return write_gateway_ini(tmp_path / "gateway.ini", db_url, tmp_path)
 
 
 @pytest.fixture
